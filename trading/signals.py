@@ -1,0 +1,1 @@
+"""Signal receivers: plumbing only (cache invalidation and the like)."""
