@@ -99,7 +99,7 @@ def test_typed_readers_give_clear_errors():
 def test_no_default_postgres_credentials_in_the_repository():
     offenders = []
     for path in ROOT.rglob("*"):
-        if path.suffix not in {".py", ".yml", ".yaml", ".toml", ".sh", ".md", ".env", ".example"}:
+        if path.suffix not in {".py", ".yml", ".yaml", ".toml", ".sh", ".env", ".example", ".cfg", ".ini"}:
             continue
         if any(part in {".venv", "var", ".git", "tests"} for part in path.relative_to(ROOT).parts):
             continue
