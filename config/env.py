@@ -165,4 +165,7 @@ def database_settings(env: Environment, base_dir: Path) -> dict[str, Any]:
             },
         }
     )
+    if env.bool("DB_POOL_DISABLED", False):
+        # A new connection per request/task: the seed's baseline for the benchmarks, or behind PgBouncer.
+        del config["OPTIONS"]["pool"]
     return config

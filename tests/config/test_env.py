@@ -61,6 +61,15 @@ def test_postgres_url_uses_native_pool_read_committed_and_no_persistent_connecti
     assert (pool["min_size"], pool["max_size"], pool["timeout"]) == (10, 20, 2.5)
 
 
+def test_pool_can_be_disabled_for_a_connection_per_request(tmp_path):
+    env = Environment({"DATABASE_URL": "postgres://u@h/db", "DB_POOL_DISABLED": "1"})
+    config = database_settings(env, tmp_path)
+    assert "pool" not in config["OPTIONS"]
+    assert config["CONN_MAX_AGE"] == 0
+    with pytest.raises(ConfigurationError, match="DB_POOL_DISABLED must be true or false"):
+        database_settings(Environment({"DATABASE_URL": "postgres://u@h/db", "DB_POOL_DISABLED": "maybe"}), tmp_path)
+
+
 def test_pool_sizes_are_overridable_and_checked(tmp_path):
     env = Environment({"DATABASE_URL": "postgres://u@h/db", "DB_POOL_MIN": "2", "DB_POOL_MAX": "4"})
     pool = database_settings(env, tmp_path)["OPTIONS"]["pool"]
