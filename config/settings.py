@@ -71,10 +71,13 @@ INSTALLED_APPS = [
     "django_structlog",
     "health_check",
     "trading",
+    "paper_exchange",
     "health",
 ]
 
 MIDDLEWARE = [
+    # Validates/creates X-Request-ID and echoes it; django-structlog binds it as request_id.
+    "health.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -83,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
+    # Inside django-structlog's middleware so its api_request event still carries request_id.
+    "health.middleware.RequestMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -194,3 +199,7 @@ from config.logging import build_logging_config, configure_structlog  # noqa: E4
 LOGGING = build_logging_config(level=LOG_LEVEL, log_format=LOG_FORMAT)
 configure_structlog(log_format=LOG_FORMAT)
 DJANGO_STRUCTLOG_CELERY_ENABLED = False
+# RequestIdMiddleware has already validated (or replaced) the header, so trust it.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+# request_started is noise next to request_finished and api_request.
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # logging.DEBUG
