@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from trading.config_schema import DEFINITIONS, get_definition
-from trading.models import MarketData, Order, Position, SystemConfig, TradingSignal
+from trading.models import JobLock, MarketData, Order, Position, SystemConfig, TradingSignal
 
 
 class SystemConfigForm(forms.ModelForm):
@@ -111,3 +111,13 @@ class OrderAdmin(ReadOnlyAdmin):
 @admin.register(Position)
 class PositionAdmin(ReadOnlyAdmin):
     list_display = ["symbol", "quantity", "average_buy_price", "realized_pnl_krw", "updated_at"]
+
+
+@admin.register(JobLock)
+class JobLockAdmin(ReadOnlyAdmin):
+    """Job run locks and cadence-driver leases; deleting a row frees a stuck lock at once."""
+
+    list_display = ["name", "owner", "expires_at", "successor", "last_slot", "updated_at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)

@@ -261,3 +261,33 @@ class Position(models.Model):
     @property
     def cost_basis_krw(self) -> Decimal:
         return self.quantity * self.average_buy_price
+
+
+class JobLock(models.Model):
+    """A lease on a named job lock ("job:<name>" run locks, "driver:<name>" cadence drivers).
+
+    Acquired and renewed with conditional UPDATEs, so no transaction or DB
+    connection is held while the job runs; ``expires_at`` frees the lock of a
+    crashed holder. ``successor`` is the token of the next cadence driver
+    waiting to take over; ``last_slot`` is the last slot a driver ran, so the
+    successor continues at the next one without a gap or a duplicate.
+    """
+
+    name = models.CharField(max_length=100, primary_key=True)
+    owner = models.CharField(max_length=64, blank=True, help_text="Token of the holder; empty when free.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    successor = models.CharField(max_length=64, blank=True, help_text="Token of the driver waiting to take over.")
+    successor_since = models.DateTimeField(null=True, blank=True)
+    last_slot = models.BigIntegerField(null=True, blank=True, help_text="Index of the last cadence slot run.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'held' if self.is_held() else 'free'})"
+
+    def is_held(self, now: Any = None) -> bool:
+        now = now or timezone.now()
+        return bool(self.owner) and self.expires_at is not None and self.expires_at > now
