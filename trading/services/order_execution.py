@@ -1,0 +1,341 @@
+"""Executing a trade without holding a transaction or a DB connection across the network.
+
+::
+
+    TX1      Order(PENDING, identifier) -> commit           create_order()
+    outside  place on the exchange under that identifier     submit_order()
+    TX       SUBMITTED + uuid -> commit                      record_exchange_order()
+    outside  poll get_order every ~1 s until final/timeout   poll_order()
+    TX2      status / fills -> commit                        record_exchange_order()
+    TX3      position (once, via Order.position_applied)      position.apply_order_to_position()
+    then     invalidate the balance cache, notify Slack
+
+Before every exchange call the DB connection is given back (``connection.close()``
+returns it to Django's pool), so nothing is checked out while the exchange or
+the poll is slow. A crash anywhere leaves a row that ``reconciliation`` resolves
+by ``identifier``. The DB constraint ``uniq_order_per_signal`` makes a second
+execution of the same signal (another process, another cluster) return the
+existing order instead of placing another; a signal is acted on at most once —
+a FAILED attempt is not retried automatically.
+
+Crash points (``_crash_point``) are no-ops unless a test installs ``crash_hook``
+(see ``tests/trading/crash_worker.py``); they mark where the SIGKILL test kills
+the process: ``after_tx1``, ``after_place``, ``during_poll``, ``before_tx3``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+import structlog
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from trading.clients.exchange.base import Exchange, ExchangeOrder
+from trading.clients.exchange.errors import (
+    ExchangeError,
+    OrderNotPlacedError,
+    OrderStateUnknownError,
+)
+from trading.models import Order, TradingSignal
+from trading.services import config as config_service
+from trading.services import position as position_service
+from trading.services import risk
+
+logger = structlog.get_logger(__name__)
+
+POLL_INTERVAL_S = 1.0
+STATUS_BY_STATE = {
+    "wait": Order.Status.SUBMITTED,
+    "watch": Order.Status.SUBMITTED,
+    "done": Order.Status.FILLED,
+    "cancel": Order.Status.CANCELLED,
+}
+
+# Test-only hook: called with the crash point's name. None in production.
+crash_hook: Callable[[str], None] | None = None
+
+
+def _crash_point(name: str) -> None:
+    if crash_hook is not None:
+        crash_hook(name)
+
+
+def release_connection() -> None:
+    """Give the DB connection back (to the pool) before network I/O; never inside a caller's transaction."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _get_exchange() -> Exchange:
+    from trading.clients.exchange import get_exchange
+
+    return get_exchange()
+
+
+def _notify(text: str, **fields: object) -> None:
+    from trading.clients.slack import notify
+
+    release_connection()  # Slack is network I/O too
+    notify(text, **fields)
+
+
+def _invalidate_balances(market: str) -> None:
+    from trading.services import exchange_cache
+
+    exchange_cache.invalidate_balances(market)
+
+
+# ---------------------------------------------------------------- public entry points
+
+
+def execute_signal(
+    signal: TradingSignal,
+    *,
+    exchange: Exchange | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Order | None:
+    """Trade what ``signal`` calls for; returns the order (new or already existing) or None when nothing is traded."""
+    if signal.signal_type == TradingSignal.SignalType.HOLD:
+        logger.info("signal_not_traded", signal_id=signal.pk, reason="HOLD signal")
+        return None
+    existing = Order.objects.filter(signal=signal).order_by("-created_at").first()
+    if existing is not None:
+        logger.info(
+            "signal_already_executed", signal_id=signal.pk, identifier=existing.identifier, status=existing.status
+        )
+        return existing
+    position = position_service.get_position(settings.TRADING_MARKET)
+    decision = risk.check_signal(signal, position, exchange)
+    if not decision.allowed:
+        logger.info("signal_not_traded", signal_id=signal.pk, signal_type=signal.signal_type, reason=decision.reason)
+        return None
+    order, created = create_order(decision, reason=Order.Reason.SIGNAL, signal=signal)
+    if not created:
+        return order  # another execution of the same signal won the insert
+    return run_order(order, exchange=exchange, sleep=sleep, clock=clock)
+
+
+def close_position(
+    reason: str,
+    *,
+    exchange: Exchange | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Order | None:
+    """Sell the whole position for ``reason`` (stop_loss/take_profit); never while a close order is open."""
+    market = settings.TRADING_MARKET
+    open_close = (
+        Order.objects.filter(market=market, side=Order.Side.ASK, status__in=Order.OPEN_STATUSES)
+        .exclude(reason=Order.Reason.SIGNAL)
+        .first()
+    )
+    if open_close is not None:
+        logger.info("close_already_open", identifier=open_close.identifier, reason=reason)
+        return None
+    position = position_service.get_position(market)
+    decision = risk.check_close(position, reason, exchange)
+    if not decision.allowed:
+        logger.info("close_not_placed", reason=reason, detail=decision.reason)
+        return None
+    order, _ = create_order(decision, reason=reason)
+    return run_order(order, exchange=exchange, sleep=sleep, clock=clock)
+
+
+# ---------------------------------------------------------------- the steps
+
+
+def create_order(
+    decision: risk.RiskDecision, *, reason: str, signal: TradingSignal | None = None
+) -> tuple[Order, bool]:
+    """TX1: the PENDING order row with its identifier, committed before the exchange hears of it.
+
+    Returns ``(order, created)``; ``created`` is False when the signal already has a live order
+    (the unique constraint refused the insert) and that order is returned instead.
+    """
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                market=settings.TRADING_MARKET,
+                side=decision.side,
+                ord_type=decision.ord_type,
+                price=decision.price,
+                volume=decision.volume,
+                reason=reason,
+                signal=signal,
+                status=Order.Status.PENDING,
+            )
+    except IntegrityError:
+        if signal is None:
+            raise
+        existing = Order.objects.filter(signal=signal).exclude(status=Order.Status.FAILED).first()
+        if existing is None:
+            raise
+        logger.info("signal_already_executed", signal_id=signal.pk, identifier=existing.identifier)
+        return existing, False
+    logger.info(
+        "order_created",
+        identifier=order.identifier,
+        side=order.side,
+        ord_type=order.ord_type,
+        price=str(order.price) if order.price is not None else None,
+        volume=str(order.volume) if order.volume is not None else None,
+        reason=reason,
+    )
+    _crash_point("after_tx1")
+    return order, True
+
+
+def run_order(
+    order: Order,
+    *,
+    exchange: Exchange | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Order:
+    """Place, poll, record and apply one PENDING order. Every DB step is its own short transaction."""
+    structlog.contextvars.bind_contextvars(identifier=order.identifier)
+    try:
+        poll_timeout = config_service.get_value("order_poll_timeout_s")
+        exchange = exchange or _get_exchange()
+        placed = submit_order(order, exchange)
+        if placed is None:
+            order.refresh_from_db()
+            return order
+        _crash_point("after_place")
+        order = record_exchange_order(order.pk, placed)
+        final = placed if placed.is_final else poll_order(exchange, placed.uuid, poll_timeout, sleep=sleep, clock=clock)
+        if final is not None and final is not placed:
+            order = record_exchange_order(order.pk, final)
+        if not order.is_final:
+            logger.warning("order_still_open_after_poll", status=order.status, poll_timeout_s=poll_timeout)
+            return order
+        _crash_point("before_tx3")
+        finish_order(order)
+        order.refresh_from_db()
+        return order
+    finally:
+        structlog.contextvars.unbind_contextvars("identifier")
+
+
+def submit_order(order: Order, exchange: Exchange) -> ExchangeOrder | None:
+    """Send the order; on a definitive refusal mark it FAILED, on an ambiguous one leave it PENDING."""
+    release_connection()
+    try:
+        placed = exchange.place_order(
+            market=order.market,
+            side=order.side,
+            ord_type=order.ord_type,
+            identifier=order.identifier,
+            price=order.price,
+            volume=order.volume,
+        )
+    except OrderStateUnknownError as error:
+        logger.error("order_state_unknown", error=str(error), action="left PENDING for reconciliation")
+        _notify(f"Order {order.identifier}: state unknown after a failed placement; reconciliation will resolve it.")
+        return None
+    except OrderNotPlacedError as error:
+        mark_failed(order.pk, f"never reached the exchange: {error}")
+        return None
+    except ExchangeError as error:
+        mark_failed(order.pk, f"refused by the exchange ({type(error).__name__}): {error}")
+        return None
+    logger.info("order_placed", uuid=placed.uuid, state=placed.state)
+    return placed
+
+
+def poll_order(
+    exchange: Exchange,
+    uuid: str,
+    timeout_s: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    interval_s: float = POLL_INTERVAL_S,
+) -> ExchangeOrder | None:
+    """Ask for the order every ``interval_s`` until it is final or ``timeout_s`` passed; no DB connection held."""
+    release_connection()
+    deadline = clock() + timeout_s
+    latest: ExchangeOrder | None = None
+    while True:
+        try:
+            latest = exchange.get_order(uuid=uuid)
+        except ExchangeError as error:
+            logger.warning("order_poll_failed", uuid=uuid, error_type=type(error).__name__, error=str(error))
+        _crash_point("during_poll")
+        if (latest is not None and latest.is_final) or clock() >= deadline:
+            return latest
+        sleep(interval_s)
+
+
+def record_exchange_order(order_id: int, remote: ExchangeOrder) -> Order:
+    """TX2: copy the exchange's view (uuid, state, fills) onto the order row. The exchange is the truth."""
+    status = STATUS_BY_STATE.get(remote.state)
+    if status is None:
+        raise ExchangeError(f"unknown order state {remote.state!r} from the exchange")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.position_applied and order.status != Order.Status.FAILED:
+            return order  # final and applied: fills can no longer change
+        if order.status == Order.Status.FAILED:
+            # Marked "never reached the exchange" while the placement was still in flight; the exchange wins.
+            logger.warning("failed_order_found_on_exchange", identifier=order.identifier, state=remote.state)
+            order.position_applied = False
+        order.uuid = remote.uuid
+        order.exchange_state = remote.state
+        order.status = status
+        order.executed_volume = remote.executed_volume
+        order.executed_funds = remote.executed_funds
+        order.paid_fee = remote.paid_fee
+        if order.submitted_at is None:
+            order.submitted_at = timezone.now()
+        if status in Order.FINAL_STATUSES and order.completed_at is None:
+            order.completed_at = timezone.now()
+        if order.error and status != Order.Status.FAILED:
+            order.error = f"{order.error} (later found on the exchange: {remote.state})"
+        order.save()
+    logger.info(
+        "order_updated",
+        identifier=order.identifier,
+        uuid=order.uuid,
+        status=order.status,
+        exchange_state=order.exchange_state,
+        executed_volume=str(order.executed_volume),
+        executed_funds=str(order.executed_funds),
+    )
+    return order
+
+
+def mark_failed(order_id: int, error: str) -> Order | None:
+    """A PENDING order that provably never reached the exchange (or was refused) becomes FAILED."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status != Order.Status.PENDING:
+            return None
+        order.status = Order.Status.FAILED
+        order.error = error[:2000]
+        order.completed_at = timezone.now()
+        order.position_applied = True  # no fills, nothing to apply
+        order.save()
+    logger.error("order_failed", identifier=order.identifier, error=order.error)
+    _notify(f"Order failed: {order.side} {order.market} ({order.identifier})", error=order.error)
+    return order
+
+
+def finish_order(order: Order) -> bool:
+    """TX3 plus the after-effects of a final order: balance cache dropped, Slack told about fills."""
+    applied = position_service.apply_order_to_position(order.pk)
+    if applied:
+        _invalidate_balances(order.market)
+        if order.executed_volume > Decimal("0"):
+            _notify(
+                f"Order {order.status.lower()}: {order.get_side_display()} {order.executed_volume} {order.market}",
+                identifier=order.identifier,
+                funds_krw=str(order.executed_funds.quantize(Decimal("1"))),
+                reason=order.reason,
+            )
+    return applied
