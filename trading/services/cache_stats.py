@@ -114,16 +114,18 @@ def _check_alert(namespace: str, hits: int, misses: int) -> None:
 def flush() -> bool:
     """Add this process's unflushed deltas to the shared counters; True when something was written.
 
-    Skipped (retried on a later ``record``) inside a caller's transaction with the
-    database backend, so stats never hold row locks in, or roll back with, business
-    transactions. On failure the deltas are kept for the next attempt.
+    Writing is skipped (the deltas wait for the next interval) inside a caller's
+    transaction with the database backend, so stats never hold row locks in, or
+    roll back with, business transactions. On failure the deltas are kept for the
+    next attempt. The alert threshold is re-read from config on every attempt.
     """
     if not _flush_lock.acquire(blocking=False):
         return False  # another thread is flushing (or we are re-entering through the config read below)
     try:
+        _state["last_flush_at"] = clock()
+        _refresh_threshold()
         if shared_store.in_caller_transaction():
             return False
-        _state["last_flush_at"] = clock()
         with _lock:
             deltas = {namespace: counts[:] for namespace, counts in _unflushed.items() if any(counts)}
             _unflushed.clear()
@@ -139,7 +141,6 @@ def flush() -> bool:
                         counts = _unflushed.setdefault(namespace, [0, 0])
                         counts[0] += hits
                         counts[1] += misses
-        _refresh_threshold()
         return written
     finally:
         _flush_lock.release()
