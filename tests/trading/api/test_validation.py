@@ -1,0 +1,100 @@
+"""Every query parameter is validated: bad input is a 400 naming the field, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+BAD_QUERIES = [
+    ("/api/v1/market/history", {"hours": "0"}, "hours"),
+    ("/api/v1/market/history", {"hours": "745"}, "hours"),
+    ("/api/v1/market/history", {"hours": "abc"}, "hours"),
+    ("/api/v1/market/history", {"hours": "-1"}, "hours"),
+    ("/api/v1/market/history", {"hours": "NaN"}, "hours"),
+    ("/api/v1/market/history", {"hours": "1.5"}, "hours"),
+    ("/api/v1/market/history", {"hours": "9" * 40}, "hours"),
+    ("/api/v1/market/history", {"limit": "1001"}, "limit"),
+    ("/api/v1/market/history", {"limit": "0"}, "limit"),
+    ("/api/v1/market/history", {"limit": "-1"}, "limit"),
+    ("/api/v1/market/history", {"limit": "abc"}, "limit"),
+    ("/api/v1/market/history", {"limit": "1e9"}, "limit"),
+    ("/api/v1/market/history", {"cursor": "not-a-cursor"}, "cursor"),
+    ("/api/v1/market/history", {"cursor": "x" * 500}, "cursor"),
+    ("/api/v1/market/history", {"cursor": "MjAyNi0wMS0wMVQwMDowMDowMHw5OTk5OTk5OTk5OTk5OTk5OTk5OQ"}, "cursor"),
+    ("/api/v1/market/stats", {"hours": "0"}, "hours"),
+    ("/api/v1/market/stats", {"hours": "745"}, "hours"),
+    ("/api/v1/market/stats", {"hours": "abc"}, "hours"),
+    ("/api/v1/signals", {"signal_type": "STRONG_BUY"}, "signal_type"),
+    ("/api/v1/signals", {"signal_type": "buy\x00"}, "signal_type"),
+    ("/api/v1/signals", {"limit": "1001"}, "limit"),
+    ("/api/v1/signals", {"limit": "-1"}, "limit"),
+    ("/api/v1/signals", {"since": "yesterday"}, "since"),
+    ("/api/v1/signals", {"since": "2026-02-30T00:00:00Z"}, "since"),
+    ("/api/v1/signals", {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
+    ("/api/v1/signals", {"since": "2026-01-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
+    ("/api/v1/signals", {"until": "9999-12-31T23:59:59-14:00"}, "until"),
+    ("/api/v1/orders", {"status": "DONE"}, "status"),
+    ("/api/v1/orders", {"limit": "1001"}, "limit"),
+    ("/api/v1/orders", {"since": "2026-02-01T00:00:00", "until": "2026-01-01T00:00:00"}, "until"),
+    ("/api/v1/orders", {"until": "not a date"}, "until"),
+    ("/api/v1/ai/usage", {"days": "0"}, "days"),
+    ("/api/v1/ai/usage", {"days": "91"}, "days"),
+    ("/api/v1/ai/usage", {"days": "abc"}, "days"),
+]
+
+
+@pytest.mark.parametrize(("url", "params", "field"), BAD_QUERIES)
+def test_bad_query_parameter_is_a_400_naming_the_field(user_client, url, params, field):
+    response = user_client.get(url, params)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert field in body
+    assert isinstance(body[field], list) and body[field][0]
+
+
+@pytest.mark.parametrize(
+    ("url", "params"),
+    [
+        ("/api/v1/market/history", {"hours": "1", "limit": "1"}),
+        ("/api/v1/market/history", {"hours": "744", "limit": "1000"}),
+        ("/api/v1/market/stats", {"hours": "744"}),
+        ("/api/v1/signals", {"signal_type": "HOLD", "since": "2026-01-01T00:00:00", "until": "2026-01-02"}),
+        ("/api/v1/orders", {"status": "FILLED", "since": "2026-01-01T09:00:00+09:00"}),
+        ("/api/v1/ai/usage", {"days": "1"}),
+        ("/api/v1/ai/usage", {"days": "90", "unknown": "ignored"}),
+    ],
+)
+def test_bounds_themselves_are_accepted(user_client, url, params):
+    assert user_client.get(url, params).status_code == 200
+
+
+def test_naive_datetimes_are_read_as_utc(user_client):
+    import datetime as dt
+
+    from tests.trading.api.rows import make_signals
+
+    signal = make_signals(1, end=dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC))[0]
+    inside = user_client.get("/api/v1/signals", {"since": "2026-01-01T11:59:00", "until": "2026-01-01T12:01:00"})
+    outside = user_client.get("/api/v1/signals", {"since": "2026-01-01T12:00:01", "until": "2026-01-01T13:00:00"})
+    assert [row["id"] for row in inside.json()["results"]] == [signal.id]
+    assert outside.json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/signals/999999",
+        "/api/v1/orders/999999",
+        "/api/v1/signals/99999999999999999999999",
+        "/api/v1/orders/99999999999999999999999",
+        "/api/v1/config/no_such_key",
+        "/api/v1/config/%00",
+    ],
+)
+def test_unknown_ids_are_404(user_client, url):
+    assert user_client.get(url).status_code == 404
+
+
+def test_latest_ticker_without_data_is_404(user_client):
+    assert user_client.get("/api/v1/market/latest").status_code == 404

@@ -1,0 +1,374 @@
+"""Serializers of the API: query-parameter validators (``*Query``) and response shapes.
+
+Every query parameter is validated here before it reaches a selector, so bad
+input is a 400 with field-level messages, never a database error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from trading.models import Order, TradingSignal
+from trading.selectors import Cursor
+
+MAX_HOURS = 744  # 31 days
+MAX_LIMIT = 1000
+MAX_DAYS = 90
+CURSOR_MAX_LENGTH = 200
+
+
+# --- cursors ------------------------------------------------------------------------------------
+
+
+def encode_cursor(cursor: Cursor | None) -> str | None:
+    if cursor is None:
+        return None
+    raw = f"{cursor.moment.astimezone(dt.UTC).isoformat()}|{cursor.row_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> Cursor:
+    """Raise ``ValueError`` for anything that is not a cursor this API produced."""
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+    except (binascii.Error, UnicodeError) as error:
+        raise ValueError("not base64") from error
+    moment_text, separator, id_text = raw.partition("|")
+    if not separator or not id_text.isdigit() or len(id_text) > 19:
+        raise ValueError("bad id")
+    moment = dt.datetime.fromisoformat(moment_text)
+    if moment.tzinfo is None:
+        raise ValueError("naive time")
+    row_id = int(id_text)
+    if row_id > 2**63 - 1:
+        raise ValueError("id out of range")
+    return Cursor(moment=moment.astimezone(dt.UTC), row_id=row_id)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class CursorField(serializers.CharField):
+    """The opaque ``next_cursor`` of a previous page."""
+
+    default_error_messages = {"invalid_cursor": "Invalid cursor: pass the next_cursor of a previous page."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", "Opaque cursor from `next_cursor` of the previous page.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Cursor:
+        text = super().to_internal_value(data)
+        if len(text) > CURSOR_MAX_LENGTH:
+            self.fail("invalid_cursor")
+        try:
+            return decode_cursor(text)
+        except (ValueError, OverflowError):
+            self.fail("invalid_cursor")
+
+
+def limit_field(default: int) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=1, max_value=MAX_LIMIT, default=default, help_text=f"Rows per page, 1-{MAX_LIMIT}."
+    )
+
+
+class DateRangeQuery(serializers.Serializer):
+    """``since`` (inclusive) / ``until`` (exclusive); a time without offset is taken as UTC."""
+
+    since = serializers.DateTimeField(required=False, help_text="ISO 8601; inclusive; naive times are UTC.")
+    until = serializers.DateTimeField(required=False, help_text="ISO 8601; exclusive; naive times are UTC.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        since, until = attrs.get("since"), attrs.get("until")
+        if since is not None and until is not None and until <= since:
+            raise serializers.ValidationError({"until": ["until must be later than since."]})
+        return attrs
+
+
+# --- query parameters ---------------------------------------------------------------------------
+
+
+class HoursQuery(serializers.Serializer):
+    hours = serializers.IntegerField(
+        min_value=1, max_value=MAX_HOURS, default=24, help_text=f"Window in hours, 1-{MAX_HOURS}."
+    )
+
+
+class MarketHistoryQuery(HoursQuery):
+    limit = limit_field(100)
+    cursor = CursorField()
+
+
+class SignalListQuery(DateRangeQuery):
+    signal_type = serializers.ChoiceField(choices=TradingSignal.SignalType.choices, required=False)
+    limit = limit_field(50)
+    cursor = CursorField()
+
+
+class OrderListQuery(DateRangeQuery):
+    status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
+    limit = limit_field(50)
+    cursor = CursorField()
+
+
+class AIUsageQuery(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, default=30, help_text=f"1-{MAX_DAYS} days.")
+
+
+# --- market -------------------------------------------------------------------------------------
+
+
+class TickerSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    trade_price = serializers.DecimalField(max_digits=20, decimal_places=8)
+    opening_price = serializers.DecimalField(max_digits=20, decimal_places=8)
+    high_price = serializers.DecimalField(max_digits=20, decimal_places=8)
+    low_price = serializers.DecimalField(max_digits=20, decimal_places=8)
+    trade_volume = serializers.DecimalField(max_digits=30, decimal_places=8)
+    change_rate = serializers.DecimalField(max_digits=12, decimal_places=8)
+    timestamp = serializers.DateTimeField()
+    collected_at = serializers.DateTimeField()
+
+
+class HistoryRowSerializer(serializers.Serializer):
+    """Documentation of one history row; the view renders rows without a serializer pass."""
+
+    id = serializers.IntegerField()
+    timestamp = serializers.DateTimeField()
+    trade_price = serializers.DecimalField(max_digits=20, decimal_places=8)
+    opening_price = serializers.DecimalField(max_digits=20, decimal_places=8)
+    high_price = serializers.DecimalField(max_digits=20, decimal_places=8)
+    low_price = serializers.DecimalField(max_digits=20, decimal_places=8)
+    trade_volume = serializers.DecimalField(max_digits=30, decimal_places=8)
+    change_rate = serializers.DecimalField(max_digits=12, decimal_places=8)
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    hours = serializers.IntegerField()
+    next_cursor = serializers.CharField(allow_null=True)
+    results = HistoryRowSerializer(many=True)
+
+
+class MarketStatsSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    hours = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    samples = serializers.IntegerField()
+    high = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
+    low = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
+    first = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
+    last = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
+    average = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
+    change_pct = serializers.DecimalField(max_digits=12, decimal_places=4, allow_null=True)
+    first_at = serializers.DateTimeField(allow_null=True)
+    last_at = serializers.DateTimeField(allow_null=True)
+
+
+# --- signals ------------------------------------------------------------------------------------
+
+
+class SignalSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    signal_type = serializers.ChoiceField(choices=TradingSignal.SignalType.choices)
+    confidence = serializers.DecimalField(max_digits=5, decimal_places=4)
+    reasoning = serializers.CharField()
+    provider = serializers.CharField()
+    model_name = serializers.CharField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    latency_ms = serializers.IntegerField()
+    market_data_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class SignalPageSerializer(serializers.Serializer):
+    next_cursor = serializers.CharField(allow_null=True)
+    results = SignalSerializer(many=True)
+
+
+class SignalSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    signal_type = serializers.CharField()
+    confidence = serializers.DecimalField(max_digits=5, decimal_places=4)
+    provider = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+# --- orders -------------------------------------------------------------------------------------
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    signal = SignalSummarySerializer(allow_null=True, read_only=True)
+    average_price = serializers.DecimalField(max_digits=28, decimal_places=8, allow_null=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "identifier",
+            "uuid",
+            "market",
+            "side",
+            "ord_type",
+            "price",
+            "volume",
+            "executed_volume",
+            "executed_funds",
+            "paid_fee",
+            "average_price",
+            "status",
+            "exchange_state",
+            "reason",
+            "error",
+            "signal",
+            "submitted_at",
+            "completed_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class OrderPageSerializer(serializers.Serializer):
+    next_cursor = serializers.CharField(allow_null=True)
+    results = OrderSerializer(many=True)
+
+
+# --- position / dashboard ---------------------------------------------------------------------------
+
+
+class PositionSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=8)
+    average_buy_price = serializers.DecimalField(max_digits=20, decimal_places=8)
+    cost_krw = serializers.DecimalField(max_digits=40, decimal_places=8)
+    realized_pnl_krw = serializers.DecimalField(max_digits=20, decimal_places=8)
+    latest_price = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
+    latest_price_at = serializers.DateTimeField(allow_null=True)
+    market_value_krw = serializers.DecimalField(max_digits=40, decimal_places=8, allow_null=True)
+    unrealized_pnl_krw = serializers.DecimalField(max_digits=40, decimal_places=8, allow_null=True)
+    unrealized_pnl_pct = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class TradingStateSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    paused = serializers.BooleanField()
+    pause_reason = serializers.CharField(allow_blank=True)
+    active = serializers.BooleanField(help_text="enabled and not paused: orders may be placed.")
+
+
+class SignalCountsSerializer(serializers.Serializer):
+    BUY = serializers.IntegerField()
+    SELL = serializers.IntegerField()
+    HOLD = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class OrderCountsSerializer(serializers.Serializer):
+    PENDING = serializers.IntegerField()
+    SUBMITTED = serializers.IntegerField()
+    FILLED = serializers.IntegerField()
+    CANCELLED = serializers.IntegerField()
+    FAILED = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class TodaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    signals = SignalCountsSerializer()
+    orders = OrderCountsSerializer()
+
+
+class DashboardSerializer(serializers.Serializer):
+    position = PositionSerializer()
+    today = TodaySerializer()
+    trading = TradingStateSerializer()
+
+
+class DisableTradingSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
+
+
+# --- AI usage -----------------------------------------------------------------------------------
+
+
+class AIUsageDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    signals = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost_krw = serializers.DecimalField(max_digits=20, decimal_places=4)
+
+
+class AIUsageTotalsSerializer(serializers.Serializer):
+    signals = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost_krw = serializers.DecimalField(max_digits=20, decimal_places=4)
+
+
+class AIUsageSerializer(serializers.Serializer):
+    days = serializers.IntegerField()
+    input_cost_krw_per_1k_tokens = serializers.DecimalField(max_digits=20, decimal_places=8)
+    output_cost_krw_per_1k_tokens = serializers.DecimalField(max_digits=20, decimal_places=8)
+    totals = AIUsageTotalsSerializer()
+    results = AIUsageDaySerializer(many=True)
+
+
+# --- configuration ------------------------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "boolean"}, {"type": "integer"}, {"type": "string"}],
+        "description": "Typed value: bool, int, or string (decimals are strings so no float ever carries money).",
+    }
+)
+class TypedValueField(serializers.Field):
+    def to_representation(self, value: Any) -> Any:
+        if isinstance(value, (bool, int, str)):
+            return value
+        return str(value)  # Decimal
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, (dict, list)) or data is None:
+            raise serializers.ValidationError("Give a boolean, a whole number, or a string.")
+        return data
+
+
+class ConfigEntrySerializer(serializers.Serializer):
+    key = serializers.CharField(read_only=True)
+    value = TypedValueField()
+    value_type = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class ConfigValueSerializer(serializers.Serializer):
+    value = TypedValueField()
+
+
+# --- system -----------------------------------------------------------------------------------------
+
+
+class VersionSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    django = serializers.CharField()
+    exchange = serializers.CharField()
+    signal_provider = serializers.CharField()
+    market = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
