@@ -12,8 +12,10 @@
 * The confidence is re-checked against the formula stated in the prompt
   (``trading.services.prompt``).
 * Token counts: the prompt's estimate is logged; the provider's actual
-  counts are stored on the signal and counted in ``ai_tokens_total`` and
-  ``ai_estimated_cost_krw_total`` (cost per 1,000 tokens from config).
+  counts are stored on the signal and logged. ``ai_tokens_total`` is counted
+  by the provider client itself (counting it here too would double it);
+  ``ai_estimated_cost_krw_total`` is counted here (cost per 1,000 tokens from
+  config, Decimal, converted to float only at the metric).
 """
 
 from __future__ import annotations
@@ -167,8 +169,6 @@ def _store_result(
             latency_ms=max(int(result.latency_ms), 0),
         )
     cost = _cost_krw(input_tokens, output_tokens)
-    metrics.AI_TOKENS.labels(provider=signal.provider, direction="input").inc(input_tokens)
-    metrics.AI_TOKENS.labels(provider=signal.provider, direction="output").inc(output_tokens)
     metrics.AI_COST_KRW.labels(provider=signal.provider).inc(float(cost))
     logger.info(
         "signal_generated",
