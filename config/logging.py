@@ -1,10 +1,20 @@
-"""structlog + stdlib logging wiring: one JSON object per line in production."""
+"""structlog + stdlib logging wiring: one JSON object per line in production.
+
+Every record - structlog's own and stdlib ones (django, django_q, requests) -
+ends in the same ``ProcessorFormatter``: stdlib records first pass
+``foreign_pre_chain`` (context vars such as ``request_id``/``job_name``, level,
+logger, timestamp, ``extra=``), then both kinds pass the final processors:
+exception formatting, **masking** (``health.masking.mask_event_processor``, after
+the traceback is rendered so exception text is masked too) and the renderer.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import structlog
+
+from health.masking import mask_event_processor
 
 SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
@@ -18,7 +28,17 @@ SHARED_PROCESSORS: list[Any] = [
 def _renderer(log_format: str) -> Any:
     if log_format == "console":
         return structlog.dev.ConsoleRenderer(colors=False)
-    return structlog.processors.JSONRenderer(sort_keys=False)
+    return structlog.processors.JSONRenderer(sort_keys=False, ensure_ascii=False)
+
+
+def final_processors(log_format: str) -> list[Any]:
+    """The processors every record passes last, whatever logger produced it."""
+    return [
+        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+        structlog.processors.format_exc_info,
+        mask_event_processor,
+        _renderer(log_format),
+    ]
 
 
 def build_logging_config(level: str, log_format: str) -> dict[str, Any]:
@@ -28,11 +48,7 @@ def build_logging_config(level: str, log_format: str) -> dict[str, Any]:
         "formatters": {
             "structured": {
                 "()": structlog.stdlib.ProcessorFormatter,
-                "processors": [
-                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info,
-                    _renderer(log_format),
-                ],
+                "processors": final_processors(log_format),
                 "foreign_pre_chain": SHARED_PROCESSORS,
             },
         },
