@@ -234,8 +234,12 @@ class SchedulerCheck(ComponentCheck):
         now = timezone.now()
         late: list[str] = []
         very_late: list[str] = []
+        paused: list[str] = []
         for name in self.job_names:
             schedule = schedules[name]
+            if schedule.repeats == 0:  # an operator paused it (django-q2 runs no schedule with 0 repeats)
+                paused.append(name)
+                continue
             interval = schedule_interval(schedule)
             if interval is None or schedule.next_run is None:
                 continue
@@ -246,8 +250,11 @@ class SchedulerCheck(ComponentCheck):
                 late.append(f"{name} ({humanize_age(overdue)} late)")
         if very_late:
             raise ServiceUnavailable(f"overdue schedules: {', '.join(very_late + late)}")
-        if late:
-            raise ServiceWarning(f"overdue schedules: {', '.join(late)}")
+        if late or paused:
+            problems = ([f"overdue schedules: {', '.join(late)}"] if late else []) + (
+                [f"paused schedules: {', '.join(paused)}"] if paused else []
+            )
+            raise ServiceWarning("; ".join(problems))
         return f"{len(alive)} cluster(s) alive, {len(schedules)} schedules on time"
 
 

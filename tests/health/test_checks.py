@@ -209,6 +209,26 @@ def test_scheduler_unhealthy_when_a_schedule_is_far_overdue(live_cluster):
     assert "collect_market_data (10 min late)" in result.message
 
 
+def test_scheduler_warning_when_a_schedule_is_paused(live_cluster):
+    from django_q.models import Schedule
+
+    make_schedules(overdue=datetime.timedelta(hours=3))
+    Schedule.objects.filter(name="collect_market_data").update(repeats=0)
+    result = evaluate(checks.SchedulerCheck())
+    assert (result.status, result.message) == (WARNING, "paused schedules: collect_market_data")
+
+
+def test_scheduler_healthy_with_the_schedules_the_pipeline_creates(live_cluster):
+    from django_q.models import Schedule
+
+    from trading.services.scheduling import ensure_schedules
+
+    Schedule.objects.all().delete()
+    ensure_schedules()
+    result = evaluate(checks.SchedulerCheck())
+    assert result.status == HEALTHY, result.message
+
+
 def test_schedule_interval_by_type():
     from django_q.models import Schedule
 
