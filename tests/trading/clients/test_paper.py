@@ -344,17 +344,18 @@ def test_ticker_and_candles_come_from_the_same_feed(clock):
     )
 
     candles = exchange.get_minute_candles(MARKET, unit=1, count=5)
-    assert [c.timestamp for c in candles] == [START - timedelta(minutes=n) for n in range(5)]  # newest first
-    assert candles[0].trade_price == ticker.trade_price  # the forming candle closes at the current price
-    assert candles[1].trade_price == feed.price_at(START - timedelta(seconds=1))
+    assert [c.timestamp for c in candles] == [START - timedelta(minutes=n) for n in (4, 3, 2, 1, 0)]  # oldest first
+    assert candles[-1].trade_price == ticker.trade_price  # the forming candle closes at the current price
+    assert candles[-2].trade_price == feed.price_at(START - timedelta(seconds=1))
+    assert candles[-2].opening_price == feed.price_at(START - timedelta(minutes=1))
     for candle in candles:
         assert candle.low_price <= min(candle.opening_price, candle.trade_price)
         assert candle.high_price >= max(candle.opening_price, candle.trade_price)
         assert candle.volume > 0
 
     earlier = exchange.get_minute_candles(MARKET, unit=60, count=3, to=START)
-    assert [c.timestamp for c in earlier] == [START - timedelta(hours=n) for n in (1, 2, 3)]
-    assert earlier[0].opening_price == feed.price_at(START - timedelta(hours=1))
+    assert [c.timestamp for c in earlier] == [START - timedelta(hours=n) for n in (3, 2, 1)]
+    assert earlier[-1].opening_price == feed.price_at(START - timedelta(hours=1))
     assert (
         PaperExchange(price_feed=SimulatedPriceFeed(), clock=clock, market=MARKET).get_minute_candles(
             MARKET, unit=60, count=3, to=START

@@ -140,7 +140,7 @@ class PaperExchange(Exchange):
     def get_minute_candles(
         self, market: str, unit: int = 1, count: int = 200, to: datetime | None = None
     ) -> list[Candle]:
-        """Newest first, like Upbit; ``to`` is exclusive; without it the current (forming) candle is included."""
+        """Oldest first (as ``UpbitExchange`` returns them); ``to`` is exclusive; without it the forming candle is last."""
         self._check_market(market)
         if unit not in CANDLE_UNITS:
             raise InvalidRequestError(f"unit must be one of {sorted(CANDLE_UNITS)}", name="invalid_unit", status=400)
@@ -172,7 +172,7 @@ class PaperExchange(Exchange):
                     volume=_pseudo_volume(market, first, Decimal("0.3") * (last - first + 1) * STEP_SECONDS / 60),
                 )
             )
-        return candles
+        return candles[::-1]
 
     # -- account --------------------------------------------------------------------
     def get_accounts(self) -> list[Balance]:
