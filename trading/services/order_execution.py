@@ -208,8 +208,10 @@ def run_order(
             return order
         _crash_point("after_place")
         order = record_exchange_order(order.pk, placed)
-        final = placed if placed.is_final else poll_order(exchange, placed.uuid, poll_timeout, sleep=sleep, clock=clock)
-        if final is not None and final is not placed:
+        # Always look the order up at least once: the placement answer carries no trades, so its
+        # executed funds are not reliable even when it already says "done".
+        final = poll_order(exchange, placed.uuid, poll_timeout, sleep=sleep, clock=clock)
+        if final is not None:
             order = record_exchange_order(order.pk, final)
         if not order.is_final:
             logger.warning("order_still_open_after_poll", status=order.status, poll_timeout_s=poll_timeout)
