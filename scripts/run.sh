@@ -15,7 +15,7 @@ $PY manage.py migrate --no-input -v0
 $PY manage.py createcachetable
 $PY manage.py ensure_default_config >/dev/null
 if $PY manage.py help ensure_schedules >/dev/null 2>&1; then
-  $PY manage.py ensure_schedules
+  $PY manage.py ensure_schedules --signal-now
 fi
 
 # A local operator account on first run; the password is printed once and kept in var/.

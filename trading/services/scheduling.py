@@ -100,13 +100,14 @@ def drive(
     is_active: Callable[[str], bool] = schedule_is_active,
     now: Callable[[], datetime] | None = None,
     max_runtime_s: float = DRIVER_MAX_RUNTIME_S,
+    token: str | None = None,
 ) -> DriverReport:
     """Run ``run_slot`` on the ``interval_s`` grid for about a minute; see the module docstring."""
     clock = clock or SystemClock()
     interval = interval_s or FAST_CADENCES[job_name]
     db_now = now or (lambda: datetime.fromtimestamp(clock.wall(), tz=UTC))
     lease = driver_lease_name(job_name)
-    token = job_locks.new_token()
+    token = token or job_locks.new_token()
     started = clock.monotonic()
     report = DriverReport(job_name=job_name)
 
