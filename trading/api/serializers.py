@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -237,6 +238,54 @@ class OrderSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+EIGHT_PLACES = Decimal("0.00000001")
+ORDER_DECIMAL_FIELDS = ("price", "volume", "executed_volume", "executed_funds", "paid_fee")
+ORDER_TIME_FIELDS = ("submitted_at", "completed_at", "created_at", "updated_at")
+
+
+def decimal_text(value: Decimal | None, quantum: Decimal = EIGHT_PLACES) -> str | None:
+    """A Decimal as fixed-point text with ``quantum``'s places (what DRF's DecimalField renders)."""
+    return None if value is None else format(value.quantize(quantum), "f")
+
+
+def time_text(value: dt.datetime | None) -> str | None:
+    """An aware datetime as ISO 8601 UTC with ``Z`` (what DRF's DateTimeField renders under UTC)."""
+    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def order_representation(order: Order) -> dict[str, Any]:
+    """The ``OrderSerializer`` shape, built directly: a 50-order page costs a few ms instead of ~10.
+
+    A test keeps it identical to ``OrderSerializer(order).data``.
+    """
+    signal = order.signal
+    average = order.average_price
+    return {
+        "id": order.id,
+        "identifier": order.identifier,
+        "uuid": order.uuid,
+        "market": order.market,
+        "side": order.side,
+        "ord_type": order.ord_type,
+        **{name: decimal_text(getattr(order, name)) for name in ORDER_DECIMAL_FIELDS},
+        "average_price": decimal_text(average),
+        "status": order.status,
+        "exchange_state": order.exchange_state,
+        "reason": order.reason,
+        "error": order.error,
+        "signal": None
+        if signal is None
+        else {
+            "id": signal.id,
+            "signal_type": signal.signal_type,
+            "confidence": decimal_text(signal.confidence, Decimal("0.0001")),
+            "provider": signal.provider,
+            "created_at": time_text(signal.created_at),
+        },
+        **{name: time_text(getattr(order, name)) for name in ORDER_TIME_FIELDS},
+    }
 
 
 class OrderPageSerializer(serializers.Serializer):

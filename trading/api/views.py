@@ -54,14 +54,6 @@ def validated_query(request: Request, serializer_class: type[drf_serializers.Ser
     return serializer.validated_data
 
 
-def _decimal_text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _time_text(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 class ReadView(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -107,13 +99,13 @@ class MarketHistoryView(ReadView):
         results = [
             {
                 "id": row["id"],
-                "timestamp": _time_text(row["timestamp"]),
-                "trade_price": _decimal_text(row["trade_price"]),
-                "opening_price": _decimal_text(row["opening_price"]),
-                "high_price": _decimal_text(row["high_price"]),
-                "low_price": _decimal_text(row["low_price"]),
-                "trade_volume": _decimal_text(row["trade_volume"]),
-                "change_rate": _decimal_text(row["change_rate"]),
+                "timestamp": api.time_text(row["timestamp"]),
+                "trade_price": api.decimal_text(row["trade_price"]),
+                "opening_price": api.decimal_text(row["opening_price"]),
+                "high_price": api.decimal_text(row["high_price"]),
+                "low_price": api.decimal_text(row["low_price"]),
+                "trade_volume": api.decimal_text(row["trade_volume"]),
+                "change_rate": api.decimal_text(row["change_rate"]),
             }
             for row in page.rows
         ]
@@ -208,7 +200,8 @@ class OrderListView(ReadView):
         return Response(
             {
                 "next_cursor": api.encode_cursor(page.next_cursor),
-                "results": api.OrderSerializer(page.rows, many=True).data,
+                # Same shape as OrderSerializer (the documented schema), rendered without its per-field overhead.
+                "results": [api.order_representation(order) for order in page.rows],
             }
         )
 

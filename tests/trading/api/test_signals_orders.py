@@ -86,3 +86,22 @@ def test_order_detail_has_signal_summary_in_one_query(user_client, django_assert
 def test_order_without_signal_has_null_summary(user_client):
     order = make_orders(1, end=T0, with_signals=False)[0]
     assert user_client.get(f"/api/v1/orders/{order.id}").json()["signal"] is None
+
+
+def test_fast_order_rendering_equals_the_documented_serializer(user_client):
+    from decimal import Decimal
+
+    from trading.api.serializers import OrderSerializer, order_representation
+    from trading.models import Order
+
+    orders = make_orders(3, end=T0)
+    Order.objects.filter(pk=orders[0].pk).update(
+        uuid="abc", volume=Decimal("0.5"), executed_volume=Decimal("0"), submitted_at=T0, error="x"
+    )
+    make_orders(1, end=T0, with_signals=False)
+    for order in Order.objects.select_related("signal"):
+        assert order_representation(order) == OrderSerializer(order).data
+    listed = user_client.get("/api/v1/orders").json()["results"]
+    assert listed == [
+        OrderSerializer(o).data for o in Order.objects.select_related("signal").order_by("-created_at", "-id")
+    ]
