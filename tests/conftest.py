@@ -8,6 +8,8 @@ os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
 
 import pytest
 
+pytest_plugins = ["tests.fakes.fixtures", "tests.fakes.gemini_fixtures"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``postgres`` fail loudly, never skip, when the database is not PostgreSQL."""

@@ -34,7 +34,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -117,7 +117,7 @@ class Fault:
 
 @dataclass
 class _FaultRule:
-    fault: Fault
+    fault: Fault | tuple[Fault, ...]
     path: str | None
     method: str | None
     remaining: int | None  # None: unlimited (with fraction)
@@ -149,6 +149,7 @@ class LoopbackServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, so clients can reuse connections
+            disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed-ACK stalls
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 return
@@ -161,7 +162,9 @@ class LoopbackServer:
         self._stopping.clear()
         self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=type(self).__name__, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -193,7 +196,7 @@ class LoopbackServer:
     # -- programming ---------------------------------------------------------------
     def add_fault(
         self,
-        fault: Fault,
+        fault: Fault | Sequence[Fault],
         *,
         path: str | None = None,
         method: str | None = None,
@@ -201,7 +204,12 @@ class LoopbackServer:
         fraction: float | None = None,
         seed: int = 0,
     ) -> None:
-        """The next ``times`` matching calls fail; with ``fraction``, that share of calls (seeded) fails."""
+        """The next ``times`` matching calls fail; with ``fraction``, that share of calls (seeded) fails.
+
+        ``fault`` may be a list: each failing call then gets one of them at random (same seeded generator).
+        """
+        if not isinstance(fault, Fault):
+            fault = tuple(fault)
         if fraction is not None and times == 1:
             times = None
         with self._lock:
@@ -237,6 +245,8 @@ class LoopbackServer:
                     continue
                 if rule.remaining is not None:
                     rule.remaining -= 1
+                if isinstance(rule.fault, tuple):
+                    return rule.rng.choice(rule.fault)
                 return rule.fault
         return None
 
