@@ -70,3 +70,29 @@ def test_a_hanging_gemini_does_not_delay_health_detail(
     assert gemini["name"] == "gemini_api"
     assert gemini["status"] == "unhealthy"
     assert gemini["latency_ms"] is None
+
+
+@pytest.fixture
+def real_upbit(upbit_settings) -> Iterator[None]:
+    """``get_exchange()`` builds the real UpbitExchange against the fake Upbit."""
+    from trading.clients.exchange import reset_exchange
+
+    reset_exchange()
+    yield
+    reset_exchange()
+
+
+@pytest.mark.django_db
+def test_upbit_answering_the_ticker_is_healthy(real_upbit, fake_upbit):
+    result = evaluate(checks.ExchangeCheck())
+    assert (result.status, result.message) == (HEALTHY, "upbit answers the KRW-BTC ticker")
+    assert fake_upbit.calls("/v1/ticker", "GET")
+
+
+@pytest.mark.django_db
+def test_upbit_refusing_the_ticker_is_unhealthy(real_upbit, fake_upbit):
+    fake_upbit.add_fault(
+        Fault.status(400, {"error": {"name": "invalid_market", "message": "bad market"}}), path="/v1/ticker", times=5
+    )
+    result = evaluate(checks.ExchangeCheck())
+    assert result.status == UNHEALTHY, result.message
