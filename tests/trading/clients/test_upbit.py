@@ -255,6 +255,27 @@ def test_malformed_orders_are_refused_before_any_http(fake_upbit, upbit_client, 
     assert fake_upbit.calls("/v1/orders") == []
 
 
+def test_an_answer_of_unexpected_shape_is_a_typed_transient_error_and_retried(fake_upbit, upbit_client):
+    fake_upbit.add_fault(Fault.status(200, [{"balance": "1"}]), path="/v1/accounts", times=4)
+    with pytest.raises(TransientExchangeError, match="unexpected answer shape"):
+        upbit_client.get_accounts()
+    assert len(fake_upbit.calls("/v1/accounts")) == 4
+
+    fake_upbit.add_fault(Fault.status(200, [{"market": MARKET, "trade_price": "12x"}]), path="/v1/ticker")
+    assert upbit_client.get_ticker(MARKET).trade_price == Decimal("100000000")  # the retry got a good answer
+
+
+def test_an_unreadable_order_answer_is_resolved_by_lookup(fake_upbit, upbit_client):
+    fake_upbit.add_fault(Fault.status(201, {"unexpected": True}), path="/v1/orders", method="POST")
+
+    with pytest.raises(OrderNotPlacedError):  # the fault answered instead of the book: nothing was stored
+        upbit_client.place_order(
+            market=MARKET, side="bid", ord_type="price", identifier="odd-1", price=Decimal("10000")
+        )
+
+    assert fake_upbit.calls("/v1/order", "GET")[0].params == {"identifier": ["odd-1"]}
+
+
 # -- error mapping -----------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlencode
 
 import jwt
@@ -50,6 +50,7 @@ from trading.clients.exchange.rate_limit import DEFAULT_BAN_SECONDS, RateLimiter
 from trading.clients.retry import call_with_retry
 
 logger = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 MAX_CANDLES_PER_REQUEST = 200
 # Before looking up an order whose placement failed ambiguously, give the
@@ -130,6 +131,17 @@ def _parse_datetime(value: str) -> datetime:
 
 def _format_decimal(value: Decimal) -> str:
     return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+
+
+def _parse(endpoint: str, parse: Callable[[Any], T], data: Any) -> T:
+    """Turn an answer of an unexpected shape into a typed (transient) error instead of a KeyError."""
+    try:
+        return parse(data)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        raise TransientExchangeError(
+            f"Upbit {endpoint}: unexpected answer shape ({type(error).__name__}: {str(error)[:80]})",
+            name="unexpected_answer",
+        ) from None
 
 
 def _ban_seconds(retry_after: str | None, message: str) -> float:
@@ -302,26 +314,32 @@ class UpbitExchange(Exchange):
             return OrderNotFoundError(text, name=name, status=status)
         return InvalidRequestError(text, name=name, status=status)
 
-    def _read(self, endpoint: str, group: str, **kwargs: Any) -> Any:
-        """A GET under the shared retry policy (each attempt is freshly signed)."""
+    def _read(self, endpoint: str, group: str, parse: Callable[[Any], T], **kwargs: Any) -> T:
+        """A GET under the shared retry policy; each attempt is freshly signed and its answer parsed.
 
-        def count_retry(error: BaseException, attempt: int) -> None:
+        An answer of an unexpected shape counts as transient (a proxy or a deploy hiccup) and is retried.
+        """
+
+        def attempt() -> T:
+            return _parse(endpoint, parse, self._call("GET", endpoint, group, **kwargs))
+
+        def count_retry(error: BaseException, attempt_number: int) -> None:
             EXCHANGE_RETRIES.labels(group).inc()
 
-        return call_with_retry(
-            f"upbit GET {endpoint}",
-            self._call,
-            "GET",
-            endpoint,
-            group,
-            sleep=self._sleep,
-            on_retry=count_retry,
-            **kwargs,
-        )
+        return call_with_retry(f"upbit GET {endpoint}", attempt, sleep=self._sleep, on_retry=count_retry)
 
     # -- quotation ---------------------------------------------------------------------
     def get_ticker(self, market: str) -> Ticker:
-        data = self._read("/v1/ticker", "quotation", params={"markets": market}, private=False)
+        return self._read(
+            "/v1/ticker",
+            "quotation",
+            lambda data: self._ticker(data, market),
+            params={"markets": market},
+            private=False,
+        )
+
+    @staticmethod
+    def _ticker(data: Any, market: str) -> Ticker:
         rows = [row for row in data if isinstance(row, dict) and row.get("market") == market] if data else []
         if not rows:
             raise InvalidRequestError(f"Upbit has no ticker for {market!r}", name="no_ticker")
@@ -352,14 +370,14 @@ class UpbitExchange(Exchange):
             params: dict[str, Any] = {"market": market, "count": page_size}
             if cursor is not None:
                 params["to"] = cursor.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            rows = self._read(
+            page = self._read(
                 "/v1/candles/minutes/{unit}",
                 "quotation",
+                lambda rows: [self._candle(row) for row in rows or []],
                 path=f"/v1/candles/minutes/{unit}",
                 params=params,
                 private=False,
             )
-            page = [self._candle(row) for row in rows or []]
             new = [candle for candle in page if candle.timestamp not in candles]
             for candle in new:
                 candles[candle.timestamp] = candle
@@ -383,7 +401,10 @@ class UpbitExchange(Exchange):
 
     # -- account -----------------------------------------------------------------------
     def get_accounts(self) -> list[Balance]:
-        rows = self._read("/v1/accounts", "default")
+        return self._read("/v1/accounts", "default", self._balances)
+
+    @staticmethod
+    def _balances(rows: Any) -> list[Balance]:
         return [
             Balance(
                 currency=row["currency"],
@@ -395,7 +416,12 @@ class UpbitExchange(Exchange):
         ]
 
     def get_order_chance(self, market: str) -> OrderChance:
-        data = self._read("/v1/orders/chance", "default", params={"market": market})
+        return self._read(
+            "/v1/orders/chance", "default", lambda data: self._chance(data, market), params={"market": market}
+        )
+
+    @staticmethod
+    def _chance(data: Any, market: str) -> OrderChance:
         market_info = data.get("market") or {}
         minimums = [_decimal((market_info.get(side) or {}).get("min_total"), Decimal("0")) for side in ("bid", "ask")]
         return OrderChance(
@@ -487,7 +513,7 @@ class UpbitExchange(Exchange):
         """
         body = self._order_body(market, side, ord_type, identifier, price, volume)
         try:
-            return self._order(self._call("POST", "/v1/orders", "order", body=body))
+            return _parse("/v1/orders", self._order, self._call("POST", "/v1/orders", "order", body=body))
         except TransientExchangeError as error:
             logger.warning("upbit_order_ambiguous", identifier=identifier, reason=str(error)[:200])
             return self._resolve_ambiguous(error, identifier=identifier, action="placement")
@@ -521,17 +547,21 @@ class UpbitExchange(Exchange):
         return {"uuid": uuid} if uuid else {"identifier": identifier}  # type: ignore[dict-item]
 
     def get_order(self, *, uuid: str | None = None, identifier: str | None = None) -> ExchangeOrder:
-        return self._order(self._read("/v1/order", "default", params=self._order_key(uuid, identifier)))
+        return self._read("/v1/order", "default", self._order, params=self._order_key(uuid, identifier))
 
     def get_open_orders(self, market: str) -> list[ExchangeOrder]:
-        rows = self._read("/v1/orders/open", "default", params={"market": market, "states": ["wait", "watch"]})
-        return [self._order(row) for row in rows]
+        return self._read(
+            "/v1/orders/open",
+            "default",
+            lambda rows: [self._order(row) for row in rows],
+            params={"market": market, "states": ["wait", "watch"]},
+        )
 
     def cancel_order(self, *, uuid: str | None = None, identifier: str | None = None) -> ExchangeOrder:
         """One DELETE; after an ambiguous failure the order is looked up and returned as it stands."""
         params = self._order_key(uuid, identifier)
         try:
-            return self._order(self._call("DELETE", "/v1/order", "order", params=params))
+            return _parse("/v1/order", self._order, self._call("DELETE", "/v1/order", "order", params=params))
         except TransientExchangeError as error:
             logger.warning("upbit_cancel_ambiguous", uuid=uuid, identifier=identifier, reason=str(error)[:200])
             return self._resolve_ambiguous(error, uuid=uuid, identifier=identifier, action="cancel")
