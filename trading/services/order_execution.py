@@ -217,8 +217,10 @@ def run_order(
             logger.warning("order_still_open_after_poll", status=order.status, poll_timeout_s=poll_timeout)
             return order
         _crash_point("before_tx3")
-        finish_order(order)
-        order.refresh_from_db()
+        if finish_order(order):
+            order.position_applied = True
+        else:
+            order.refresh_from_db()  # applied meanwhile by a reconciler
         return order
     finally:
         structlog.contextvars.unbind_contextvars("identifier")
@@ -299,7 +301,21 @@ def record_exchange_order(order_id: int, remote: ExchangeOrder) -> Order:
             order.completed_at = timezone.now()
         if order.error and status != Order.Status.FAILED:
             order.error = f"{order.error} (later found on the exchange: {remote.state})"
-        order.save()
+        order.save(
+            update_fields=[
+                "uuid",
+                "exchange_state",
+                "status",
+                "executed_volume",
+                "executed_funds",
+                "paid_fee",
+                "submitted_at",
+                "completed_at",
+                "error",
+                "position_applied",
+                "updated_at",
+            ]
+        )
     logger.info(
         "order_updated",
         identifier=order.identifier,

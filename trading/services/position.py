@@ -77,9 +77,10 @@ def apply_order_to_position(order_id: int) -> bool:
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.position_applied or order.status not in Order.FINAL_STATUSES:
             return False
-        # Lock the position row (created outside this block if missing, so the lock always has a row).
-        Position.objects.get_or_create(symbol=order.market)
-        position = Position.objects.select_for_update().get(symbol=order.market)
+        position = Position.objects.select_for_update().filter(symbol=order.market).first()
+        if position is None:  # first trade ever: create the row, then lock it
+            Position.objects.get_or_create(symbol=order.market)
+            position = Position.objects.select_for_update().get(symbol=order.market)
         realized = apply_fill(
             position,
             side=order.side,

@@ -65,8 +65,11 @@ class MarketLimits:
 
 
 def market_limits(market: str, exchange: Exchange | None = None) -> MarketLimits:
-    """Fees, minimum, free balances and price, from the 10 s exchange cache."""
+    """Fees, minimum, free balances and price, from the 10 s exchange cache (network on a miss)."""
     from trading.services import exchange_cache
+    from trading.services.order_execution import release_connection
+
+    release_connection()  # a cache miss calls the exchange: no connection held meanwhile
 
     chance = exchange_cache.get_order_chance(market, exchange=exchange)
     return MarketLimits(
