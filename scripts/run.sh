@@ -10,6 +10,10 @@ export DEBUG=${DEBUG:-1}
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 mkdir -p var
+# Web and cluster share one prometheus multiprocess directory, so /metrics also
+# shows the cluster's job metrics. Stale samples from a previous run are removed.
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 
 $PY manage.py migrate --no-input -v0
 $PY manage.py createcachetable
