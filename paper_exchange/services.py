@@ -93,14 +93,16 @@ def ensure_account(starting_krw: Callable[[], Decimal], name: str = DEFAULT_ACCO
 def _locked_balances(account: PaperAccount, market: str) -> tuple[PaperBalance, PaperBalance]:
     """The quote (KRW) and base (BTC) balance rows, locked in a fixed order; created when missing."""
     quote, base = market.split("-", 1)
-    for currency in (quote, base):
-        PaperBalance.objects.get_or_create(account=account, currency=currency)
-    rows = {
-        row.currency: row
-        for row in PaperBalance.objects.select_for_update()
-        .filter(account=account, currency__in=(quote, base))
-        .order_by("currency")
-    }
+
+    def lock() -> dict[str, PaperBalance]:
+        rows = PaperBalance.objects.select_for_update().filter(account=account, currency__in=(quote, base))
+        return {row.currency: row for row in rows.order_by("currency")}
+
+    rows = lock()
+    if len(rows) < 2:  # a currency this account never held
+        for currency in (quote, base):
+            PaperBalance.objects.get_or_create(account=account, currency=currency)
+        rows = lock()
     return rows[quote], rows[base]
 
 
