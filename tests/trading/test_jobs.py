@@ -244,15 +244,18 @@ def _manage(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
     )
 
 
+def _test_database_url(settings) -> str:
+    database = settings.DATABASES["default"]
+    return f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+
+
+# PostgreSQL: the subprocess must reach the test database (pytest-django's SQLite one is in memory).
+@pytest.mark.postgres
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_run_job_real_subprocess_exit_codes(settings):
     """A real ``manage.py run_job`` against the test database: 0 on success, non-zero otherwise."""
-    database = settings.DATABASES["default"]
-    if database["ENGINE"].endswith("sqlite3"):
-        url = f"sqlite:///{database['NAME']}"
-    else:
-        url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    url = _test_database_url(settings)
     ok = _manage("run_job", "cleanup_old_data", DATABASE_URL=url)
     assert ok.returncode == 0, ok.stderr
     assert "Job cleanup_old_data succeeded" in ok.stdout
@@ -278,3 +281,67 @@ def test_run_job_real_subprocess_exit_codes(settings):
     job_locks.acquire(run_lock_name("cleanup_old_data"), 60)
     busy = _manage("run_job", "cleanup_old_data", DATABASE_URL=url)
     assert busy.returncode != 0 and "already running" in busy.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_one_job_metric_line_per_run_through_the_real_json_logging_pipeline(settings):
+    import json
+
+    run = _manage(
+        "run_job", "cleanup_old_data", DATABASE_URL=_test_database_url(settings), LOG_FORMAT="json", LOG_LEVEL="info"
+    )
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    metrics = [line for line in lines if line.get("metric_type") == "job"]
+    assert len(metrics) == 1, lines
+    [metric] = metrics
+    assert metric["job_name"] == "cleanup_old_data" and metric["success"] is True and metric["error"] is None
+    assert isinstance(metric["duration_ms"], float) and metric["timestamp"].endswith("Z")
+    # Every line of the run carries the run's id.
+    cleanup_lines = [line for line in lines if line.get("event") == "cleanup.market_data"]
+    assert cleanup_lines and cleanup_lines[0]["run_id"] == metric["run_id"]
+
+
+# --- integration with the pipeline services (paper exchange, rule-based provider) -------------
+
+
+def test_pipeline_through_the_job_entry_points(monkeypatch, fake_slack):
+    """collect -> BUY -> price falls -> check_volatility pauses and the stop-loss closes -> sync -> signal."""
+    import trading.clients.exchange as exchange_module
+    from tests.trading.order_support import make_signal, paper_exchange
+    from trading.models import Order, Position, TradingSignal
+    from trading.services import config
+    from trading.services.order_execution import execute_signal
+
+    exchange = paper_exchange(Decimal("100000000"))
+    monkeypatch.setattr(exchange_module, "get_exchange", lambda: exchange)
+
+    assert jobs.collect_market_data().success
+    bought = execute_signal(make_signal("BUY"), exchange=exchange)
+    assert bought.status == Order.Status.FILLED
+    assert Position.objects.get(symbol="KRW-BTC").quantity > 0
+
+    exchange.price_feed.price = Decimal("90000000")  # -10 %: past the 5 % stop-loss and the 3 % volatility
+    assert jobs.collect_market_data().success
+    result = jobs.check_volatility()
+    assert result.success, result.error
+    assert result.value.action == "paused" and result.value.exit_reason == "stop_loss"
+    assert config.get_value("trading_paused") is True
+    close = Order.objects.get(reason=Order.Reason.STOP_LOSS)
+    assert close.status == Order.Status.FILLED and close.side == "ask"
+    assert Position.objects.get(symbol="KRW-BTC").quantity == 0
+    assert any(message.startswith("Trading paused") for message in fake_slack.messages)
+
+    # A second check while paused: no second notification, nothing left to close.
+    before = len(fake_slack.messages)
+    assert jobs.check_volatility().success
+    assert [m for m in fake_slack.messages[before:] if m.startswith("Trading paused")] == []
+    assert Order.objects.filter(reason=Order.Reason.STOP_LOSS).count() == 1
+
+    assert jobs.sync_pending_orders().success
+    signals = TradingSignal.objects.count()
+    signal_run = jobs.generate_trading_signal()
+    assert signal_run.success, signal_run.error
+    assert TradingSignal.objects.count() == signals + 1
