@@ -271,3 +271,28 @@ def test_signal_interval_follows_the_operator_setting():
     config.set_value("signal_interval_minutes", 15)
     ensure_schedules()
     assert Schedule.objects.get(name="generate_trading_signal").minutes == 15
+
+
+def test_drive_cadence_task_collects_a_row_per_slot(monkeypatch):
+    """The django-q2 task end to end (real job wrapper, paper exchange, run locks) on the fake clock."""
+    from decimal import Decimal
+
+    import trading.clients.exchange as exchange_module
+    from paper_exchange.price_feed import FixedPriceFeed
+    from trading import jobs
+    from trading.clients.exchange.paper import PaperExchange
+    from trading.models import MarketData
+    from trading.services import scheduling
+
+    ensure_schedules()
+    clock = FakeClock(GRID)
+    monkeypatch.setattr(scheduling, "SystemClock", lambda: clock)
+    exchange = PaperExchange(price_feed=FixedPriceFeed(Decimal("100000000")), clock=clock.now)
+    monkeypatch.setattr(exchange_module, "get_exchange", lambda: exchange)
+
+    result = jobs.drive_cadence("collect_market_data")
+
+    assert result == {"job_name": "collect_market_data", "outcome": "max_runtime", "slots": 16}
+    stamps = list(MarketData.objects.order_by("timestamp").values_list("timestamp", flat=True))
+    assert len(stamps) == 16
+    assert {(later - earlier).total_seconds() for earlier, later in itertools.pairwise(stamps)} == {10.0}
