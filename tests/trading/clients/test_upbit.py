@@ -699,3 +699,46 @@ def test_ticker_collection_survives_30_percent_transient_faults(capsys):
         )
     assert 0.25 <= failed_attempts / attempts <= 0.35  # the fault rate really was about 30 %
     assert rate >= 99.0
+
+
+# -- the fake, standalone (used by crash tests in other processes) ---------------------------
+
+
+def test_fake_upbit_runs_standalone_and_is_controlled_over_http():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.upbit", "--port", "0", "--price", "90000000"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline().strip()
+        assert line.startswith("FAKE_UPBIT_URL=http://127.0.0.1:")
+        url = line.split("=", 1)[1]
+        client = UpbitExchange(TEST_ACCESS_KEY, TEST_SECRET_KEY, url, close_at_exit=False)
+        assert client.get_ticker(MARKET).trade_price == Decimal("90000000")
+
+        requests.post(url + "/_fake/price", json={"price": "95000000"}, timeout=2).raise_for_status()
+        fault = {"kind": "status", "status": 503, "body": "down", "path": "/v1/ticker", "times": 10}
+        requests.post(url + "/_fake/fault", json=fault, timeout=2).raise_for_status()
+        client_without_waits = UpbitExchange(
+            TEST_ACCESS_KEY, TEST_SECRET_KEY, url, sleep=lambda seconds: None, close_at_exit=False
+        )
+        with pytest.raises(TransientExchangeError):
+            client_without_waits.get_ticker(MARKET)
+        requests.post(url + "/_fake/clear_faults", timeout=2).raise_for_status()
+        assert client.get_ticker(MARKET).trade_price == Decimal("95000000")
+        client.place_order(market=MARKET, side="bid", ord_type="price", identifier="p-1", price=Decimal("10000"))
+
+        orders = requests.get(url + "/_fake/orders", timeout=2).json()
+        assert [order["identifier"] for order in orders] == ["p-1"]
+        recorded = requests.get(url + "/_fake/requests", timeout=2).json()
+        assert [entry["path"] for entry in recorded].count("/v1/ticker") == 6
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
