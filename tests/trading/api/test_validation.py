@@ -22,6 +22,11 @@ BAD_QUERIES = [
     ("/api/v1/market/history", {"cursor": "not-a-cursor"}, "cursor"),
     ("/api/v1/market/history", {"cursor": "x" * 500}, "cursor"),
     ("/api/v1/market/history", {"cursor": "MjAyNi0wMS0wMVQwMDowMDowMHw5OTk5OTk5OTk5OTk5OTk5OTk5OQ"}, "cursor"),
+    ("/api/v1/market/history", {"cursor": "MDAwMS0wMS0wMVQwMDowMDowMCsxNDowMHw1"}, "cursor"),  # year 0 in UTC
+    ("/api/v1/market/history", {"cursor": "MjAyNi0wMS0wMVQwMDowMDowMHw1"}, "cursor"),  # naive time
+    ("/api/v1/market/history", {"cursor": "MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHwtNQ"}, "cursor"),  # negative id
+    ("/api/v1/market/history", {"cursor": "MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHw"}, "cursor"),  # no id
+    ("/api/v1/market/history", {"hours": "1" * 2000}, "hours"),
     ("/api/v1/market/stats", {"hours": "0"}, "hours"),
     ("/api/v1/market/stats", {"hours": "745"}, "hours"),
     ("/api/v1/market/stats", {"hours": "abc"}, "hours"),
@@ -34,6 +39,7 @@ BAD_QUERIES = [
     ("/api/v1/signals", {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
     ("/api/v1/signals", {"since": "2026-01-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
     ("/api/v1/signals", {"until": "9999-12-31T23:59:59-14:00"}, "until"),
+    ("/api/v1/signals", {"since": "0001-01-01T00:00:00+14:00"}, "since"),
     ("/api/v1/orders", {"status": "DONE"}, "status"),
     ("/api/v1/orders", {"limit": "1001"}, "limit"),
     ("/api/v1/orders", {"since": "2026-02-01T00:00:00", "until": "2026-01-01T00:00:00"}, "until"),
@@ -62,6 +68,8 @@ def test_bad_query_parameter_is_a_400_naming_the_field(user_client, url, params,
         ("/api/v1/signals", {"signal_type": "HOLD", "since": "2026-01-01T00:00:00", "until": "2026-01-02"}),
         ("/api/v1/orders", {"status": "FILLED", "since": "2026-01-01T09:00:00+09:00"}),
         ("/api/v1/ai/usage", {"days": "1"}),
+        ("/api/v1/market/history", {"cursor": "MDAwMS0wMS0wMVQwMDowMDowMCswMDowMHw1"}),  # year 1: empty page
+        ("/api/v1/signals", {"since": "0001-01-01T00:00:00Z", "until": "9999-12-31T00:00:00Z"}),
         ("/api/v1/ai/usage", {"days": "90", "unknown": "ignored"}),
     ],
 )
@@ -98,3 +106,10 @@ def test_unknown_ids_are_404(user_client, url):
 
 def test_latest_ticker_without_data_is_404(user_client):
     assert user_client.get("/api/v1/market/latest").status_code == 404
+
+
+def test_malformed_json_body_is_a_400(staff_client):
+    response = staff_client.generic(
+        "PATCH", "/api/v1/config/stop_loss_pct", "{not json", content_type="application/json"
+    )
+    assert response.status_code == 400
