@@ -3,7 +3,8 @@
 What it checks like Upbit does: the JWT signature (HS256, test secret), the
 ``access_key``, nonce reuse (401 ``nonce_used``) and ``query_hash`` recomputed
 from the received query string or JSON body (401 ``invalid_query_payload``);
-per-group per-second limits with ``Remaining-Req`` headers (429 when exceeded).
+per-group per-second limits with ``Remaining-Req`` headers (429 when exceeded;
+with ``ban_after_429s=N``, a 418 ban after more than N 429s in a row).
 
 What it serves: ticker, minute candles, accounts, order chance, orders (an
 in-memory book: market orders fill at once at the current price with a 0.05 %
@@ -92,6 +93,8 @@ class FakeUpbit(LoopbackServer):
         rate_limits: dict[str, int] | None = DEFAULT_LIMITS,
         port: int = 0,
         clock: Callable[[], float] = time.time,
+        ban_after_429s: int | None = None,
+        ban_seconds: int = 60,
     ) -> None:
         super().__init__(port=port)
         self.clock = clock  # the rate-limit windows' clock (tests share a fake clock with the client)
@@ -106,6 +109,13 @@ class FakeUpbit(LoopbackServer):
         self.orders: dict[str, dict[str, Any]] = {}
         self.identifiers: set[str] = set()
         self.rejected_429 = 0
+        self.rejected_418 = 0
+        # Upbit bans (418) a client that keeps calling after 429s: after ``ban_after_429s`` 429s in a
+        # row in one group, every call of that group answers 418 for ``ban_seconds`` (by ``clock``).
+        self.ban_after_429s = ban_after_429s
+        self.ban_seconds = ban_seconds
+        self._consecutive_429: dict[str, int] = defaultdict(int)
+        self._banned_until: dict[str, float] = {}
         self.accepted_windows: list[tuple[str, int]] = []  # (group, second) of each request within limits
         self._state_lock = threading.RLock()
         self._nonces: set[str] = set()
@@ -137,18 +147,31 @@ class FakeUpbit(LoopbackServer):
             return None
         limit = self.rate_limits.get(group, self.rate_limits["default"])
         with self._state_lock:
-            second = int(self.clock())
+            now = self.clock()
+            if self._banned_until.get(group, 0) > now:
+                self.rejected_418 += 1
+                left = int(self._banned_until[group] - now) + 1
+                return Response(
+                    418,
+                    error_body("too_many_requests", f"Too many API requests. Blocked for {left} seconds."),
+                    {"Remaining-Req": f"group={group}; min=0; sec=0"},
+                )
+            second = int(now)
             window_second, count = self._windows[group]
             if window_second != second:
                 count = 0
             if count >= limit:
                 self.rejected_429 += 1
+                self._consecutive_429[group] += 1
+                if self.ban_after_429s is not None and self._consecutive_429[group] > self.ban_after_429s:
+                    self._banned_until[group] = now + self.ban_seconds
                 return Response(
                     429,
                     error_body("too_many_requests", "Too many API requests."),
                     {"Remaining-Req": f"group={group}; min=1800; sec=0"},
                 )
             self._windows[group] = (second, count + 1)
+            self._consecutive_429[group] = 0
             self.accepted_windows.append((group, second))
         return None
 

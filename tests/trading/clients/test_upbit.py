@@ -505,9 +505,12 @@ def test_burst_of_50_tickers_is_throttled_below_the_fakes_limit(fake_clock):
 
 
 class _HeaderBlindLimiter(RateLimiter):
-    """A limiter that ignores ``Remaining-Req``: the control for the throttling tests."""
+    """A limiter deaf to the server (``Remaining-Req``, 429 pauses): the control for the throttling tests."""
 
     def observe(self, group: str, remaining_header: str | None) -> None:
+        return None
+
+    def pause(self, group: str, seconds: float) -> None:
         return None
 
 
@@ -742,3 +745,28 @@ def test_fake_upbit_runs_standalone_and_is_controlled_over_http():
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_a_client_banned_for_hammering_stops_calling_until_the_ban_ends(fake_clock):
+    """Without our throttle the fake answers 429s, then bans (418); the client then makes no HTTP at all."""
+    with FakeUpbit(clock=fake_clock, ban_after_429s=2, ban_seconds=30) as server:
+        limiter = _HeaderBlindLimiter({"quotation": 1000, "default": 1000}, clock=fake_clock, sleep=fake_clock.sleep)
+        client = _client(server, fake_clock, rate_limiter=limiter)
+        # Three 429s in a row within one second earn the ban; keep the retries inside that second.
+        client._sleep = lambda seconds: None
+        outcomes = []
+        for _ in range(40):
+            try:
+                client.get_ticker(MARKET)
+                outcomes.append("ok")
+            except RateLimitedError:
+                outcomes.append("429")
+            except BannedError:
+                outcomes.append("418")
+        calls_when_banned = len(server.calls("/v1/ticker"))
+
+        assert server.rejected_418 == 1  # exactly one 418 reached us: we never called again during the ban
+        assert outcomes[-1] == "418"
+        fake_clock.advance(31)
+        assert client.get_ticker(MARKET).market == MARKET
+        assert len(server.calls("/v1/ticker")) == calls_when_banned + 1
