@@ -40,12 +40,11 @@ def _fresh_stats(monkeypatch):
     cache_stats.reset()
 
 
-def shared_counts(namespace: str) -> tuple[int, int]:
-    shared = caches["shared"]
-    return (
-        int(shared.get(f"cache_stats:{namespace}:hits", 0)),
-        int(shared.get(f"cache_stats:{namespace}:misses", 0)),
-    )
+def published_counts(namespace: str) -> tuple[int, int]:
+    """What this process has published to the shared store for ``namespace``."""
+    record = caches["shared"].get(cache_stats._process_key()) or {"namespaces": {}}
+    hits, misses = record["namespaces"].get(namespace, (0, 0))
+    return hits, misses
 
 
 def record_many(namespace: str, hits: int, misses: int) -> None:
@@ -58,7 +57,7 @@ def record_many(namespace: str, hits: int, misses: int) -> None:
 @pytest.mark.django_db
 @override_settings(**NO_FLUSH)
 def test_snapshot_reports_hits_misses_and_hit_rate_per_namespace():
-    before = {namespace: shared_counts(namespace) for namespace in ("ticker", "balance", "config")}
+    before = cache_stats.snapshot()["namespaces"]["ticker"]
     record_many("ticker", 3, 1)
     record_many("balance", 0, 2)
 
@@ -71,7 +70,7 @@ def test_snapshot_reports_hits_misses_and_hit_rate_per_namespace():
     assert process["balance"] == {"hits": 0, "misses": 2, "hit_rate": 0.0}
     assert process["config"] == {"hits": 0, "misses": 0, "hit_rate": 0.0}
     ticker = snapshot["namespaces"]["ticker"]
-    assert (ticker["hits"], ticker["misses"]) == (before["ticker"][0] + 3, before["ticker"][1] + 1)
+    assert (ticker["hits"], ticker["misses"]) == (before["hits"] + 3, before["misses"] + 1)
     assert snapshot["process"]["pid"] == os.getpid()
 
 
@@ -86,31 +85,30 @@ def test_record_feeds_the_prometheus_counter():
 
 @pytest.mark.django_db(transaction=True)
 @override_settings(CACHE_STATS_FLUSH_INTERVAL=5, CONFIG_CACHE_SYNC_INTERVAL=3600)
-def test_deltas_are_flushed_to_the_shared_store_at_most_once_per_interval(_fresh_stats):
+def test_counts_are_published_to_the_shared_store_at_most_once_per_interval(_fresh_stats):
     clock = _fresh_stats
-    before = shared_counts("balance")
     record_many("balance", 4, 1)
-    assert shared_counts("balance") == before  # nothing written on the hot path yet
+    assert published_counts("balance") == (0, 0)  # nothing written on the hot path yet
 
     clock.now += 5
-    cache_stats.record("balance", True)  # the first record after the interval flushes
-    assert shared_counts("balance") == (before[0] + 5, before[1] + 1)
+    cache_stats.record("balance", True)  # the first record after the interval publishes
+    assert published_counts("balance") == (5, 1)
+    assert cache_stats._process_key() in caches["shared"].get(cache_stats.REGISTRY_KEY)
 
     cache_stats.record("balance", True)
-    assert shared_counts("balance") == (before[0] + 5, before[1] + 1)
-    # unflushed deltas still count in the cluster total
-    assert cache_stats.snapshot()["namespaces"]["balance"]["hits"] == before[0] + 6
+    assert published_counts("balance") == (5, 1)
+    # this process's live counts are what the snapshot uses for it
+    assert cache_stats.snapshot()["process"]["namespaces"]["balance"]["hits"] == 6
 
 
 @pytest.mark.django_db
 @override_settings(**NO_FLUSH)
 def test_no_flush_inside_a_caller_transaction():
-    before = shared_counts("ticker")
     record_many("ticker", 2, 0)
     with transaction.atomic():
         assert cache_stats.flush() is False
-    assert shared_counts("ticker") == before
-    assert cache_stats.snapshot()["namespaces"]["ticker"]["hits"] == before[0] + 2  # kept for later
+    assert published_counts("ticker") == (0, 0)
+    assert cache_stats._dirty == {"ticker"}  # published at the next interval outside a transaction
 
 
 @pytest.mark.django_db
@@ -145,7 +143,7 @@ READER_PROCESS = textwrap.dedent(
 @pytest.mark.django_db(transaction=True)
 @override_settings(**NO_FLUSH)
 def test_snapshot_adds_up_what_other_processes_flushed():
-    before = cache_stats.snapshot()["namespaces"]["ticker"]
+    before = cache_stats.snapshot()
     record_many("ticker", 2, 0)  # this process, not flushed
     database = connection.settings_dict
     environment = {
@@ -166,8 +164,9 @@ def test_snapshot_adds_up_what_other_processes_flushed():
     assert result.returncode == 0, result.stderr
 
     after = cache_stats.snapshot()
-    ticker = after["namespaces"]["ticker"]
-    assert (ticker["hits"], ticker["misses"]) == (before["hits"] + 42, before["misses"] + 10)
+    ticker, ticker_before = after["namespaces"]["ticker"], before["namespaces"]["ticker"]
+    assert (ticker["hits"], ticker["misses"]) == (ticker_before["hits"] + 42, ticker_before["misses"] + 10)
+    assert after["processes"] == before["processes"] + 1
     assert after["process"]["namespaces"]["ticker"] == {"hits": 2, "misses": 0, "hit_rate": 100.0}
 
 

@@ -41,6 +41,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db import connections, router, transaction
+from django.test.signals import setting_changed
 
 from trading.config_schema import DEFINITIONS, get_definition
 from trading.services import cache_stats, shared_store
@@ -81,6 +82,33 @@ class _SyncState:
 
 
 _state = _SyncState()
+# Hot-path lookups resolved once (``settings.X`` and ``caches[alias]`` cost microseconds each);
+# refreshed when a test overrides settings.
+_resolved: dict[str, Any] = {}
+_pending_publishes = [0]  # writes awaiting commit in any thread: 0 keeps the read path fast
+
+
+def _setting(name: str) -> Any:
+    try:
+        return _resolved[name]
+    except KeyError:
+        value = _resolved[name] = getattr(settings, name)
+        return value
+
+
+def _local_cache() -> Any:
+    try:
+        return _resolved["cache"]
+    except KeyError:
+        cache = _resolved["cache"] = caches[CACHE_ALIAS]  # LocMemCache is thread-safe
+        return cache
+
+
+def _forget_resolved(**kwargs: Any) -> None:
+    _resolved.clear()
+
+
+setting_changed.connect(_forget_resolved, dispatch_uid="trading.config.settings_changed")
 
 
 def _reset_locks_after_fork() -> None:
@@ -117,7 +145,7 @@ def get_or_set(key: str, factory: Callable[[], Any], timeout: float | None = Non
     so ``factory`` runs once. Values live in the current epoch and so are dropped
     by any config change, like config values themselves.
     """
-    cache = caches[CACHE_ALIAS]
+    cache = _local_cache()
     epoch = _synced_epoch()
     local_key = _local_key(epoch, key)
     value = cache.get(local_key, _MISSING)
@@ -150,7 +178,7 @@ def invalidate(key: str | None = None) -> None:
     if key is None:
         _new_epoch()
         return
-    caches[CACHE_ALIAS].delete(_local_key(_state.epoch, key))
+    _local_cache().delete(_local_key(_state.epoch, key))
 
 
 def stats() -> dict[str, Any]:
@@ -165,12 +193,12 @@ def stats() -> dict[str, Any]:
 
 
 def _read(key: str) -> Any:
-    if _uncommitted_write_pending():
+    if _pending_publishes[0] and _uncommitted_write_pending():
         # This thread's transaction changed config and has not committed: read the
         # database (read-your-writes) and cache nothing uncommitted.
         cache_stats.record(NAMESPACE, False)
         return _rows_from_database().get(key, _default(key))
-    cache = caches[CACHE_ALIAS]
+    cache = _local_cache()
     epoch = _synced_epoch()
     local_key = _local_key(epoch, key)
     value = cache.get(local_key, _MISSING)
@@ -191,7 +219,7 @@ def _load_all_rows(epoch: int, *, return_values: bool = False) -> Any:
     """One query for every row; every known key is cached (defaults for missing rows)."""
     rows = _rows_from_database()
     values = {key: rows.get(key, _default(key)) for key in DEFINITIONS}
-    caches[CACHE_ALIAS].set_many({_local_key(epoch, key): value for key, value in values.items()}, _timeout(None))
+    _local_cache().set_many({_local_key(epoch, key): value for key, value in values.items()}, _timeout(None))
     return values if return_values else len(rows)
 
 
@@ -220,7 +248,7 @@ def _local_key(epoch: int, key: str) -> str:
 
 
 def _timeout(timeout: float | None) -> float:
-    return settings.CONFIG_CACHE_TTL if timeout is None else timeout
+    return _setting("CONFIG_CACHE_TTL") if timeout is None else timeout
 
 
 def _lock_for(name: str) -> threading.Lock:
@@ -236,7 +264,7 @@ def _lock_for(name: str) -> threading.Lock:
 
 def _synced_epoch() -> int:
     """The local epoch, after a stamp check if the sync interval has passed (monotonic clock)."""
-    if clock() - _state.last_check_at >= settings.CONFIG_CACHE_SYNC_INTERVAL:
+    if clock() - _state.last_check_at >= _setting("CONFIG_CACHE_SYNC_INTERVAL"):
         _check_stamp(force=False)
     return _state.epoch
 
@@ -247,7 +275,7 @@ def _check_stamp(*, force: bool) -> None:
         return
     try:
         now = clock()
-        if not force and now - _state.last_check_at < settings.CONFIG_CACHE_SYNC_INTERVAL:
+        if not force and now - _state.last_check_at < _setting("CONFIG_CACHE_SYNC_INTERVAL"):
             return
         _state.last_check_at = now
         _state.stamp_checks += 1
@@ -269,7 +297,7 @@ def _check_stamp(*, force: bool) -> None:
 def _new_epoch() -> None:
     # Old-epoch entries are unreachable; clearing frees them (the alias is config-only).
     _state.epoch += 1
-    caches[CACHE_ALIAS].clear()
+    _local_cache().clear()
 
 
 def bump_generation() -> Any:
@@ -313,15 +341,26 @@ def publish_after_migrate() -> None:
 class _PendingPublish:
     """An ``on_commit`` callback; its presence in the connection's queue means "uncommitted write"."""
 
-    __slots__ = ("done", "reason")
+    __slots__ = ("counted", "done", "reason")
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
         self.done = False
+        self.counted = False
 
     def __call__(self) -> None:
         self.done = True
+        if self.counted:
+            _count_pending(-1)
         publish_change(self.reason)
+
+
+_pending_lock = threading.Lock()
+
+
+def _count_pending(delta: int) -> None:
+    with _pending_lock:
+        _pending_publishes[0] += delta
 
 
 def on_config_row_changed(reason: str) -> None:
@@ -338,8 +377,9 @@ def _schedule_publish(alias: str, reason: str) -> None:
     connection = connections[alias]
     pending = _PendingPublish(reason)
     if connection.in_atomic_block:
-        pendings = connection.__dict__.setdefault(_PENDING_ATTRIBUTE, [])
-        pendings.append(pending)
+        connection.__dict__.setdefault(_PENDING_ATTRIBUTE, []).append(pending)
+        pending.counted = True
+        _count_pending(1)
     transaction.on_commit(pending, using=alias)  # runs now in autocommit mode
 
 
@@ -353,9 +393,10 @@ def _uncommitted_write_pending() -> bool:
         return False
     queued = {id(entry[1]) for entry in connection.run_on_commit}
     still_pending = [pending for pending in pendings if not pending.done and id(pending) in queued]
-    rolled_back = any(not pending.done and id(pending) not in queued for pending in pendings)
+    rolled_back = [pending for pending in pendings if not pending.done and id(pending) not in queued]
     connection.__dict__[_PENDING_ATTRIBUTE] = still_pending
     if rolled_back:
+        _count_pending(-len(rolled_back))
         _new_epoch()  # the write never happened: forget anything cached since
     return bool(still_pending)
 

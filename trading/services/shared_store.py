@@ -21,15 +21,18 @@ def _database_alias(cache: DatabaseCache) -> str:
 
 
 def call(operation: Callable[[Any], Any]) -> Any:
-    """Run ``operation(shared_cache)``; with the database backend, inside a savepoint.
+    """Run ``operation(shared_cache)``; inside a caller's transaction (database backend), in a savepoint.
 
     A failing cache query inside a caller's transaction would otherwise abort
-    that whole PostgreSQL transaction.
+    that whole PostgreSQL transaction. Outside one (autocommit) nothing needs
+    protecting, and the savepoint would only add two round trips.
     """
     cache = caches[SHARED_CACHE_ALIAS]
     if isinstance(cache, DatabaseCache):
-        with transaction.atomic(using=_database_alias(cache)):
-            return operation(cache)
+        alias = _database_alias(cache)
+        if connections[alias].in_atomic_block:
+            with transaction.atomic(using=alias):
+                return operation(cache)
     return operation(cache)
 
 
