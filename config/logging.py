@@ -61,6 +61,9 @@ def build_logging_config(level: str, log_format: str) -> dict[str, Any]:
             "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
             "django_q": {"handlers": ["console"], "level": "WARNING", "propagate": False},
             "django_structlog": {"handlers": ["console"], "level": level, "propagate": False},
+            # urllib3's DEBUG lines carry full request paths (a Slack webhook path is a secret);
+            # the clients log their own calls, so urllib3 speaks only of problems.
+            "urllib3": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         },
     }
 
