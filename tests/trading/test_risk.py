@@ -78,13 +78,5 @@ def test_sell_sells_the_whole_position_or_refuses() -> None:
     assert not tiny.allowed and "below the minimum" in tiny.reason
 
 
-def test_close_trigger_thresholds() -> None:
-    position = _position("0.001", "100000000")
-    assert risk.close_trigger(position, D("94000000")) == "stop_loss"  # -6 % vs 5 %
-    assert risk.close_trigger(position, D("111000000")) == "take_profit"  # +11 % vs 10 %
-    assert risk.close_trigger(position, D("101000000")) is None
-    assert risk.close_trigger(_position(), D("1")) is None
-
-
 def test_close_refuses_unknown_reasons() -> None:
     assert not risk.check_close(_position("0.001", "1"), "because").allowed

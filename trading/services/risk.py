@@ -142,19 +142,6 @@ def _sell_decision(position: Position, market: str, what: str, exchange: Exchang
     )
 
 
-def close_trigger(position: Position, price: Decimal) -> str | None:
-    """``"stop_loss"`` / ``"take_profit"`` when ``price`` crosses the configured thresholds, else None."""
-    if position.quantity <= ZERO or position.average_buy_price <= ZERO:
-        return None
-    values = config_service.get_many(("stop_loss_pct", "take_profit_pct"))
-    change_pct = (price - position.average_buy_price) / position.average_buy_price * Decimal("100")
-    if change_pct <= -values["stop_loss_pct"]:
-        return Order.Reason.STOP_LOSS
-    if change_pct >= values["take_profit_pct"]:
-        return Order.Reason.TAKE_PROFIT
-    return None
-
-
 def check_close(position: Position, reason: str, exchange: Exchange | None = None) -> RiskDecision:
     """May the position be closed for ``reason`` (stop-loss/take-profit)?"""
     if reason not in (Order.Reason.STOP_LOSS, Order.Reason.TAKE_PROFIT, Order.Reason.MANUAL):
