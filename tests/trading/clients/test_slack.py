@@ -31,6 +31,7 @@ def test_unset_webhook_is_a_no_op(fake_slack, settings):
 
 def test_server_error_returns_false_and_logs_without_the_webhook_url(fake_slack, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="urllib3")  # even if an operator turns urllib3 debug on
     fake_slack.add_fault(Fault.status(500, "server_error"))
 
     assert slack.notify("Order failed", identifier="abc") is False
