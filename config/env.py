@@ -110,6 +110,18 @@ def secret_key(env: Environment, debug: bool) -> str:
     raise ConfigurationError("SECRET_KEY must be set when DEBUG is off.")
 
 
+def _sqlite_settings(name: str) -> dict[str, Any]:
+    """SQLite tuned for one web process plus several job workers writing at once."""
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": name,
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": False,
+        "ATOMIC_REQUESTS": False,
+    }
+
+
 def database_settings(env: Environment, base_dir: Path) -> dict[str, Any]:
     """Build ``DATABASES['default']`` from DATABASE_URL.
 
@@ -119,19 +131,10 @@ def database_settings(env: Environment, base_dir: Path) -> dict[str, Any]:
     url = env.str("DATABASE_URL")
     if not url:
         (base_dir / "var").mkdir(exist_ok=True)
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(base_dir / "var" / "db.sqlite3"),
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
-            "CONN_MAX_AGE": 0,
-            "CONN_HEALTH_CHECKS": False,
-            "ATOMIC_REQUESTS": False,
-        }
+        return _sqlite_settings(str(base_dir / "var" / "db.sqlite3"))
     scheme = urlsplit(url).scheme.lower()
     if scheme == "sqlite":
-        config = dj_database_url.parse(url)
-        config["CONN_MAX_AGE"] = 0
-        return config
+        return _sqlite_settings(dj_database_url.parse(url)["NAME"])
     if scheme not in POSTGRES_SCHEMES:
         raise ConfigurationError("DATABASE_URL must be a postgres:// or sqlite:// URL.")
     try:

@@ -42,6 +42,14 @@ def test_unset_database_url_means_embedded_sqlite_under_var(tmp_path):
     assert "USER" not in config and "PASSWORD" not in config
 
 
+def test_sqlite_url_gets_the_same_concurrency_options_as_the_embedded_default(tmp_path):
+    config = database_settings(Environment({"DATABASE_URL": f"sqlite:///{tmp_path}/other.db"}), tmp_path)
+    embedded = database_settings(Environment({}), tmp_path)
+    assert config["NAME"] == f"{tmp_path}/other.db"
+    assert config["OPTIONS"] == embedded["OPTIONS"]
+    assert "WAL" in config["OPTIONS"]["init_command"]
+
+
 def test_postgres_url_uses_native_pool_read_committed_and_no_persistent_connections(tmp_path):
     config = database_settings(
         Environment({"DATABASE_URL": "postgres://trader:s3cret@db.internal:6543/trading", "DB_POOL_TIMEOUT": "2.5"}),
