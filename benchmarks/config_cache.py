@@ -281,6 +281,7 @@ def simulate_day() -> dict[str, Any]:
                     continue
                 runs_by_job[payload] += 1
                 with connection.execute_wrapper(queries_by_job[payload]):
+                    config_service.warm_up()  # as trading/services/job_runner.py does at every job start
                     for key in JOB_MIX[payload]["keys"]:
                         config_service.get_value(key)
                         totals["reads"] += 1

@@ -260,6 +260,7 @@ def test_twenty_threads_reading_a_cold_key_make_one_query():
     ensure_default_config()
     config_service.warm_up()
     config_service.invalidate()  # cold
+    cache_stats.reset()
     loads, barrier, results, errors = [], threading.Barrier(20), [], []
 
     def slow_count(execute, sql, params, many, context):
@@ -362,7 +363,6 @@ def test_invalidate_all_reloads_everything_in_one_query(django_assert_num_querie
 @pytest.mark.django_db
 @override_settings(**NO_SYNC)
 def test_stats_count_hits_misses_and_the_hit_rate():
-    config_service.warm_up()
     config_service.invalidate()
     config_service.get_value("min_confidence")  # miss: loads every row
     for key in ("min_confidence", "stop_loss_pct", "trading_enabled"):
@@ -494,3 +494,15 @@ def test_a_stored_value_that_no_longer_parses_is_an_error_not_a_default():
 def test_an_unknown_key_is_refused():
     with pytest.raises(ValidationError, match="Unknown configuration key"):
         config_service.get_value("no_such_key")
+
+
+@pytest.mark.django_db
+@override_settings(**NO_SYNC)
+def test_warm_up_is_free_when_the_cache_is_already_warm(django_assert_num_queries):
+    # The job runner calls warm_up() at the start of every job: it must not reload each time.
+    assert config_service.warm_up() == len(DEFINITIONS)
+    with django_assert_num_queries(0):
+        assert config_service.warm_up() == 0
+    config_service.invalidate()
+    with django_assert_num_queries(1):
+        assert config_service.warm_up() == len(DEFINITIONS)

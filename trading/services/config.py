@@ -51,7 +51,8 @@ logger = structlog.get_logger(__name__)
 CACHE_ALIAS = "config"
 GENERATION_KEY = "config:generation"
 NAMESPACE = "config"
-_ROWS_LOCK_NAME = "\x00all-rows"
+_ROWS_LOCK_NAME = "@all-rows"
+_LOADED_MARKER = "@loaded"
 _MISSING = object()
 _PENDING_ATTRIBUTE = "_config_pending_publishes"
 
@@ -164,13 +165,22 @@ def get_or_set(key: str, factory: Callable[[], Any], timeout: float | None = Non
 
 
 def warm_up() -> int:
-    """Learn the current generation and load every config row in one query; returns rows loaded.
+    """Make sure every config row is in this process's cache; returns rows loaded (0 when already warm).
 
-    Called from ``config/wsgi.py`` and at the start of cluster jobs; the first
-    miss of any process does the same thing, so calling it is an optimisation.
+    Cheap when warm (a locmem lookup and the usual rate-limited stamp check), so
+    it can run at the start of every job (``trading/services/job_runner.py``) and
+    after the WSGI application is created (``config/wsgi.py``). Cold, it loads
+    every row in one query - the same thing the first miss of a process does.
     """
-    _check_stamp(force=True)
-    return _load_all_rows(_state.epoch)
+    epoch = _synced_epoch()
+    if _local_cache().get(_local_key(epoch, _LOADED_MARKER)) is not None:
+        return 0
+    with _lock_for(_ROWS_LOCK_NAME):
+        if _local_cache().get(_local_key(epoch, _LOADED_MARKER)) is not None:
+            return 0
+        loaded = _load_all_rows(epoch)
+    cache_stats.record(NAMESPACE, False)  # a trip to the database, like the miss it replaces
+    return loaded
 
 
 def invalidate(key: str | None = None) -> None:
@@ -219,7 +229,9 @@ def _load_all_rows(epoch: int, *, return_values: bool = False) -> Any:
     """One query for every row; every known key is cached (defaults for missing rows)."""
     rows = _rows_from_database()
     values = {key: rows.get(key, _default(key)) for key in DEFINITIONS}
-    _local_cache().set_many({_local_key(epoch, key): value for key, value in values.items()}, _timeout(None))
+    entries = {_local_key(epoch, key): value for key, value in values.items()}
+    entries[_local_key(epoch, _LOADED_MARKER)] = True
+    _local_cache().set_many(entries, _timeout(None))
     return values if return_values else len(rows)
 
 
@@ -265,17 +277,17 @@ def _lock_for(name: str) -> threading.Lock:
 def _synced_epoch() -> int:
     """The local epoch, after a stamp check if the sync interval has passed (monotonic clock)."""
     if clock() - _state.last_check_at >= _setting("CONFIG_CACHE_SYNC_INTERVAL"):
-        _check_stamp(force=False)
+        _check_stamp()
     return _state.epoch
 
 
-def _check_stamp(*, force: bool) -> None:
+def _check_stamp() -> None:
     # One thread checks; the others keep serving the current epoch instead of queueing.
-    if not _state.check_lock.acquire(blocking=force):
+    if not _state.check_lock.acquire(blocking=False):
         return
     try:
         now = clock()
-        if not force and now - _state.last_check_at < _setting("CONFIG_CACHE_SYNC_INTERVAL"):
+        if now - _state.last_check_at < _setting("CONFIG_CACHE_SYNC_INTERVAL"):
             return
         _state.last_check_at = now
         _state.stamp_checks += 1
