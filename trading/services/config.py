@@ -73,6 +73,7 @@ class _SyncState:
 
     def __init__(self) -> None:
         self.check_lock = threading.Lock()
+        self.epoch_lock = threading.Lock()
         self.key_locks_guard = threading.Lock()
         self.key_locks: dict[str, threading.Lock] = {}
         self.epoch = 0  # local namespace; bumped on every invalidation seen here
@@ -115,6 +116,7 @@ setting_changed.connect(_forget_resolved, dispatch_uid="trading.config.settings_
 def _reset_locks_after_fork() -> None:
     # A lock held by another thread at fork() time would stay locked forever in the child.
     _state.check_lock = threading.Lock()
+    _state.epoch_lock = threading.Lock()
     _state.key_locks_guard = threading.Lock()
     _state.key_locks = {}
 
@@ -308,8 +310,9 @@ def _check_stamp() -> None:
 
 def _new_epoch() -> None:
     # Old-epoch entries are unreachable; clearing frees them (the alias is config-only).
-    _state.epoch += 1
-    _local_cache().clear()
+    with _state.epoch_lock:
+        _state.epoch += 1
+        _local_cache().clear()
 
 
 def bump_generation() -> Any:
