@@ -465,6 +465,40 @@ def headline(name: str, rows: list[Row]) -> Row | None:
     return rows[0] if rows else None
 
 
+DRILLS = {
+    "exchange_faults": "python -m benchmarks.drills.exchange_faults --quick",
+    "db_restart": "python -m benchmarks.drills.db_restart",
+    "crash": "python -m benchmarks.drills.crash --rounds 20",
+    "api_fuzz": "python -m benchmarks.drills.api_fuzz",
+    "soak": "python -m benchmarks.drills.soak --quick",
+}
+
+
+def drill_lines() -> list[str]:
+    """The latest verdict of each drill (drills are run by hand, not by this runner)."""
+    lines = [
+        "",
+        "## Drills (latest runs)",
+        "",
+        "Drills are opt-in and run separately (commands in the README); this is the last verdict each one wrote.",
+        "",
+        "| drill | when | verdict | figures | missed |",
+        "|---|---|---|---|---|",
+    ]
+    for name, command in DRILLS.items():
+        data = common.read_json(f"drill_{name}")
+        if data is None:
+            lines.append(f"| {name} | - | **NOT RUN** | `{command}` | - |")
+            continue
+        figures = ", ".join(f"{k}={v}" for k, v in data.get("figures", {}).items() if k != "failed_order_errors")
+        missed = "; ".join(data.get("missed", [])) or "-"
+        lines.append(
+            f"| {name} | {data.get('recorded_at', '-')} | **{data.get('verdict')}** | {figures.replace('|', '/')} | "
+            f"{missed.replace('|', '/')} |"
+        )
+    return lines
+
+
 def write_report(machine: dict[str, Any], results: dict[str, Any], profile: str, command: str) -> None:
     lines = [
         "# Benchmark report",
@@ -582,6 +616,7 @@ def write_report(machine: dict[str, Any], results: dict[str, Any], profile: str,
             lines += ["", "Read trace (period in seconds → reads per tick):", ""]
             for name, trace in data["trace"].items():
                 lines.append(f"- {name}: every {trace['period_s']} s → {', '.join(trace['reads'])}")
+    lines += drill_lines()
     lines += ["", "Raw figures: [`out/results.json`](out/results.json) and `out/<case>.json`.", ""]
     REPORT.write_text("\n".join(lines))
 
