@@ -18,6 +18,8 @@ rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 $PY manage.py migrate --no-input -v0
 $PY manage.py createcachetable
 $PY manage.py ensure_default_config >/dev/null
+# History for the first signal (candle closes where nothing is stored yet); a failure only delays signals.
+$PY manage.py backfill_market_data || echo "  (backfill failed; signals wait until enough market data is collected)"
 if $PY manage.py help ensure_schedules >/dev/null 2>&1; then
   $PY manage.py ensure_schedules --signal-now
 fi
