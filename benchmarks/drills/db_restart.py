@@ -157,7 +157,7 @@ def drill(args: argparse.Namespace) -> int:
                         model_name="drill",
                     )
                     order = execute_signal(signal)
-                    executions[order.status if order is not None else "not placed"] += 1
+                    executions[str(order.status) if order is not None else "not placed"] += 1
                     events.append((time.monotonic(), "execute", True))
                 except Exception as error:
                     executions[f"raised {type(error).__name__}"] += 1
