@@ -10,6 +10,7 @@ from trading.clients.ai.rule_based import (
     FAST_WINDOW,
     MINIMUM_SAMPLES,
     SLOW_WINDOW,
+    TREND_MIN_SPREAD,
     RuleBasedSignalProvider,
     relative_strength_index,
     resample,
@@ -61,7 +62,7 @@ def test_buy_on_a_cross_above_with_rsi_below_70():
     assert "crossed above" in result.reasoning and "RSI14 60.0" in result.reasoning
     assert (result.provider, result.model_name, result.input_tokens, result.output_tokens) == (
         "rule_based",
-        "sma-rsi-v1",
+        "sma-rsi-v2",
         0,
         0,
     )
@@ -103,11 +104,66 @@ def test_sell_when_overbought_only_with_a_position():
     assert provider.generate(request(prices)).signal_type == "HOLD"
 
 
-def test_hold_in_a_steady_trend_without_a_cross():
+def test_hold_in_a_steady_uptrend_without_a_cross_when_a_position_is_held():
     prices = zigzag(Decimal(100_000_000), 200, 300_000, 200_000)
-    result = provider.generate(request(prices))
+    result = provider.generate(request(prices, position=Decimal("0.01")))
     assert (result.signal_type, result.confidence) == ("HOLD", Decimal("0.5000"))
     assert "no crossover" in result.reasoning and "SMA20" in result.reasoning
+
+
+def spread_of(prices: list[Decimal]) -> Decimal:
+    fast = simple_moving_average(prices, FAST_WINDOW, len(prices))
+    slow = simple_moving_average(prices, SLOW_WINDOW, len(prices))
+    return (fast - slow) / slow
+
+
+def test_trend_buy_when_flat_in_an_established_uptrend():
+    prices = zigzag(Decimal(100_000_000), 200, 300_000, 200_000)  # +25,000 a step: fast 0.5 % above slow
+    assert spread_of(prices) >= TREND_MIN_SPREAD
+    rsi = relative_strength_index(prices)
+    assert rsi == Decimal(60)
+    result = provider.generate(request(prices))
+    assert result.signal_type == "BUY" and "uptrend with no position" in result.reasoning
+    strength = min(Decimal(1), spread_of(prices) / Decimal("0.005"))
+    expected = Decimal("0.5") + Decimal("0.4") * strength + Decimal("0.1") * (Decimal(70) - rsi) / Decimal(70)
+    assert result.confidence == expected.quantize(Decimal("0.0001"))
+    assert result.confidence >= Decimal("0.66")
+
+
+def test_no_trend_buy_when_the_spread_is_below_the_minimum():
+    prices = zigzag(Decimal(100_000_000), 200, 210_000, 200_000)  # +5,000 a step: fast 0.1 % above slow
+    assert 0 < spread_of(prices) < TREND_MIN_SPREAD
+    result = provider.generate(request(prices))
+    assert (result.signal_type, result.confidence) == ("HOLD", Decimal("0.5000"))
+    assert "uptrend too weak" in result.reasoning
+
+
+def test_no_trend_buy_when_overbought():
+    prices = zigzag(Decimal(100_000_000), 200, 500_000, 150_000)  # RSI 76.9, strongly rising
+    assert spread_of(prices) >= TREND_MIN_SPREAD and relative_strength_index(prices) >= 70
+    result = provider.generate(request(prices))
+    assert result.signal_type == "HOLD" and "RSI >= 70" in result.reasoning
+
+
+def test_trend_sell_when_holding_in_a_downtrend_and_hold_when_flat():
+    prices = zigzag(Decimal(100_000_000), 200, 200_000, 300_000)  # -25,000 a step, long past any cross
+    assert spread_of(prices) < 0
+    holding = provider.generate(request(prices, position=Decimal("0.01")))
+    assert holding.signal_type == "SELL" and "downtrend with a position held" in holding.reasoning
+    strength = min(Decimal(1), -spread_of(prices) / Decimal("0.005"))
+    assert holding.confidence == (Decimal("0.5") + Decimal("0.5") * strength).quantize(Decimal("0.0001"))
+    flat = provider.generate(request(prices))
+    assert (flat.signal_type, flat.confidence) == ("HOLD", Decimal("0.5000"))
+
+
+def test_the_rule_is_deterministic():
+    prices = zigzag(Decimal(100_000_000), 200, 300_000, 200_000)
+    first, second = provider.generate(request(prices)), provider.generate(request(prices))
+    assert (first.signal_type, first.confidence, first.reasoning) == (
+        second.signal_type,
+        second.confidence,
+        second.reasoning,
+    )
 
 
 def test_hold_with_zero_confidence_without_enough_data():

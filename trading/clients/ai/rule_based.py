@@ -1,6 +1,6 @@
 """A transparent technical rule as the signal provider when no AI key is configured.
 
-Rule ``sma-rsi-v1`` over ``SignalRequest.samples`` (oldest first). The
+Rule ``sma-rsi-v2`` over ``SignalRequest.samples`` (oldest first). The
 sampler mixes resolutions (hourly, then 15-minute, then 1-minute points), so
 the samples are first put on a regular 15-minute grid ending at the newest
 sample: each grid point takes the latest sample at or before it. Windows below
@@ -13,14 +13,19 @@ count grid points (20 = 5 hours, 60 = 15 hours):
 - a *cross up* happened when fast > slow now and fast <= slow at one of the
   previous 3 grid points (45 minutes); a *cross down* mirrors it;
 - BUY when a cross up happened and RSI < 70;
-- SELL when a cross down happened, or when RSI > 75 and a position is held;
+- BUY (trend regime) when no position is held, fast > slow with spread >= 0.2 %
+  and RSI < 70 — an established uptrend is entered without waiting for the next
+  cross (v2; v1 traded crosses only);
+- SELL when a cross down happened, or when RSI > 75 and a position is held, or
+  (trend regime) when a position is held and fast < slow;
 - HOLD otherwise (also when there are fewer than 64 grid points, 16 hours).
 
 Confidence (0..1, four decimals), with strength = min(1, spread / 0.5 %):
 
-- BUY: 0.5 + 0.4 * strength + 0.1 * (70 - RSI) / 70
-- SELL on a cross down: 0.5 + 0.5 * strength
-- SELL on RSI: 0.5 + 0.5 * min(1, (RSI - 75) / 25); when both hold, the larger
+- BUY (cross or trend): 0.5 + 0.4 * strength + 0.1 * (70 - RSI) / 70
+  (a trend BUY is therefore at least 0.66: strength >= 0.4)
+- SELL on a cross down or in a downtrend with a position: 0.5 + 0.5 * strength
+- SELL on RSI: 0.5 + 0.5 * min(1, (RSI - 75) / 25); when several hold, the largest
 - HOLD: 0.5; HOLD for lack of data: 0
 """
 
@@ -43,6 +48,7 @@ CROSS_LOOKBACK = 3
 RSI_BUY_CEILING = Decimal(70)
 RSI_SELL_FLOOR = Decimal(75)
 FULL_STRENGTH_SPREAD = Decimal("0.005")
+TREND_MIN_SPREAD = Decimal("0.002")
 MINIMUM_SAMPLES = SLOW_WINDOW + CROSS_LOOKBACK + 1
 ONE = Decimal(1)
 HALF = Decimal("0.5")
@@ -82,10 +88,10 @@ def _krw(value: Decimal) -> str:
 
 
 class RuleBasedSignalProvider(SignalProvider):
-    """SMA(20/60) crossover with an RSI(14) filter; no network, no tokens."""
+    """SMA(20/60) crossover and trend regime with an RSI(14) filter; no network, no tokens."""
 
     name = "rule_based"
-    model_name = "sma-rsi-v1"
+    model_name = "sma-rsi-v2"
 
     def generate(self, request: SignalRequest) -> SignalResult:
         started = time.monotonic()
@@ -130,20 +136,38 @@ class RuleBasedSignalProvider(SignalProvider):
             f"SMA{FAST_WINDOW} {_krw(fast)} vs SMA{SLOW_WINDOW} {_krw(slow)} KRW "
             f"(spread {spread * 100:.3f} %), RSI{RSI_PERIOD} {rsi:.1f}"
         )
+        buy_confidence = HALF + Decimal("0.4") * strength + Decimal("0.1") * (RSI_BUY_CEILING - rsi) / RSI_BUY_CEILING
         if crossed_up and rsi < RSI_BUY_CEILING:
-            confidence = HALF + Decimal("0.4") * strength + Decimal("0.1") * (RSI_BUY_CEILING - rsi) / RSI_BUY_CEILING
-            return "BUY", confidence, f"BUY: SMA{FAST_WINDOW} crossed above SMA{SLOW_WINDOW} and RSI < 70; {facts}."
+            return "BUY", buy_confidence, f"BUY: SMA{FAST_WINDOW} crossed above SMA{SLOW_WINDOW} and RSI < 70; {facts}."
+        uptrend = fast > slow and spread >= TREND_MIN_SPREAD
+        if not holding and uptrend and rsi < RSI_BUY_CEILING:
+            return (
+                "BUY",
+                buy_confidence,
+                f"BUY: uptrend with no position, SMA{FAST_WINDOW} above SMA{SLOW_WINDOW} by at least "
+                f"{TREND_MIN_SPREAD * 100:.1f} % and RSI < 70; {facts}.",
+            )
         overbought = holding and rsi > RSI_SELL_FLOOR
-        if crossed_down or overbought:
+        downtrend = holding and fast < slow
+        if crossed_down or overbought or downtrend:
             reasons, confidence = [], Decimal(0)
             if crossed_down:
                 reasons.append(f"SMA{FAST_WINDOW} crossed below SMA{SLOW_WINDOW}")
+            elif downtrend:
+                reasons.append(f"downtrend with a position held (SMA{FAST_WINDOW} below SMA{SLOW_WINDOW})")
+            if crossed_down or downtrend:
                 confidence = HALF + HALF * strength
             if overbought:
                 reasons.append("RSI > 75 with a position held")
                 confidence = max(confidence, HALF + HALF * min(ONE, (rsi - RSI_SELL_FLOOR) / 25))
             return "SELL", confidence, f"SELL: {' and '.join(reasons)}; {facts}."
         why = "no crossover in the last 3 samples"
+        if fast > slow and not holding and rsi < RSI_BUY_CEILING:
+            why = f"uptrend too weak (spread below {TREND_MIN_SPREAD * 100:.1f} %), no crossover in the last 3 samples"
+        elif fast > slow and not holding:
+            why = "uptrend but RSI >= 70 (overbought), no crossover in the last 3 samples"
+        elif fast > slow and holding:
+            why = "uptrend with a position held, no crossover in the last 3 samples"
         if crossed_up:
             why = "crossed above but RSI >= 70 (overbought)"
         return "HOLD", HALF, f"HOLD: {why}; {facts}."
