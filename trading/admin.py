@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
+from trading.clients.exchange.errors import ExchangeError
 from trading.config_schema import DEFINITIONS, get_definition
 from trading.models import JobLock, MarketData, Order, Position, SystemConfig, TradingSignal
 
@@ -111,6 +112,37 @@ class OrderAdmin(ReadOnlyAdmin):
 @admin.register(Position)
 class PositionAdmin(ReadOnlyAdmin):
     list_display = ["symbol", "quantity", "average_buy_price", "realized_pnl_krw", "updated_at"]
+    actions = ["close_position_now"]
+
+    @admin.action(description="Close position now (market sell, reason manual)")
+    def close_position_now(self, request: HttpRequest, queryset: Any) -> None:
+        """Staff only; the service places the order, the result is shown as a message."""
+        from django.conf import settings
+
+        from trading.services.order_execution import ManualOrderRejected, close_position_manually
+
+        if not (request.user.is_active and request.user.is_staff):
+            self.message_user(request, "Only staff may close a position.", messages.ERROR)
+            return
+        if not queryset.filter(symbol=settings.TRADING_MARKET).exists():
+            self.message_user(request, f"Only the {settings.TRADING_MARKET} position is traded here.", messages.ERROR)
+            return
+        try:
+            order = close_position_manually(user=request.user)
+        except ManualOrderRejected as error:
+            self.message_user(request, f"Close refused, nothing placed: {error}", messages.ERROR)
+            return
+        except ExchangeError as error:
+            self.message_user(request, f"Close failed at the exchange: {type(error).__name__}", messages.ERROR)
+            return
+        level = messages.ERROR if order.status == Order.Status.FAILED else messages.SUCCESS
+        detail = f": {order.error}" if order.error else ""
+        self.message_user(
+            request,
+            f"Close order {order.identifier}: {order.status}, sold {order.executed_volume} "
+            f"for {order.executed_funds} KRW{detail}",
+            level,
+        )
 
 
 @admin.register(JobLock)

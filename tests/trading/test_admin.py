@@ -43,3 +43,41 @@ def test_exchange_sourced_rows_are_read_only(client, staff_user, model):
     client.force_login(staff_user)
     assert client.get(reverse(f"admin:trading_{model}_changelist")).status_code == 200
     assert client.get(reverse(f"admin:trading_{model}_add")).status_code == 403
+
+
+def test_close_position_now_action_sells_the_position_and_reports_it(client, staff_user):
+    from decimal import Decimal
+
+    from trading.models import Order, Position
+    from trading.services.order_execution import place_manual_order
+
+    place_manual_order("buy", krw_amount=Decimal("10000"))
+    position = Position.objects.get(symbol="KRW-BTC")
+    held = position.quantity
+    client.force_login(staff_user)
+    response = client.post(
+        reverse("admin:trading_position_changelist"),
+        {"action": "close_position_now", "_selected_action": [position.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    close = Order.objects.get(side="ask")
+    assert (close.status, close.reason, close.volume, close.user) == ("FILLED", "manual", held, staff_user)
+    assert f"Close order {close.identifier}: FILLED" in response.content.decode()
+    position.refresh_from_db()
+    assert position.quantity == 0
+
+
+def test_close_position_now_without_a_position_shows_the_refusal(client, staff_user):
+    from trading.models import Order
+    from trading.services.position import get_position
+
+    position = get_position("KRW-BTC")
+    client.force_login(staff_user)
+    response = client.post(
+        reverse("admin:trading_position_changelist"),
+        {"action": "close_position_now", "_selected_action": [position.pk]},
+        follow=True,
+    )
+    assert "Close refused, nothing placed: close (manual) refused: no position to sell" in response.content.decode()
+    assert Order.objects.count() == 0

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any
 
 import structlog
 from django.conf import settings
@@ -146,11 +147,158 @@ def close_position(
     return run_order(order, exchange=exchange, sleep=sleep, clock=clock)
 
 
+class ManualOrderRejected(Exception):
+    """A manual order refused by the risk checks before any order row was written; the message says why."""
+
+
+MANUAL_SIDES = {"buy": Order.Side.BID, "bid": Order.Side.BID, "sell": Order.Side.ASK, "ask": Order.Side.ASK}
+
+
+def _as_amount(value: Decimal | int | str, what: str, quantum: Decimal) -> Decimal:
+    try:
+        amount = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ManualOrderRejected(f"{what} {value!r} is not a number") from None
+    if not amount.is_finite() or amount <= 0:
+        raise ManualOrderRejected(f"{what} must be a positive number, not {value}")
+    if amount != amount.quantize(quantum, rounding=ROUND_DOWN):
+        raise ManualOrderRejected(f"{what} {value} has more decimal places than {quantum} allows")
+    return amount
+
+
+def _operator(user: Any) -> str | None:
+    return user.get_username() if user is not None and hasattr(user, "get_username") else None
+
+
+def _manual_buy_decision(amount: Decimal, position: Any, market: str, exchange: Exchange | None) -> risk.RiskDecision:
+    limits = risk.market_limits(market, exchange)
+    if amount < limits.min_total:
+        return risk.RiskDecision.refuse(f"BUY {amount} KRW is below the minimum order ({limits.min_total} KRW)")
+    needed = amount * (Decimal("1") + limits.fee_rate)
+    if needed > limits.free_krw:
+        return risk.RiskDecision.refuse(
+            f"insufficient KRW: BUY {amount} KRW needs {needed:.0f} KRW with the fee, free balance {limits.free_krw:.0f}"
+        )
+    position_value = position.quantity * limits.price
+    max_position = config_service.get_value("max_position_krw")
+    if position_value + amount > max_position:
+        return risk.RiskDecision.refuse(
+            f"BUY {amount} KRW would take the position ({position_value:.0f} KRW now) above "
+            f"max_position_krw {max_position}"
+        )
+    return risk.RiskDecision(
+        allowed=True,
+        reason=f"manual BUY {amount} KRW at about {limits.price}",
+        side=Order.Side.BID,
+        ord_type=Order.OrderType.PRICE,
+        price=amount,
+    )
+
+
+def _manual_sell_decision(volume: Decimal, position: Any, market: str, exchange: Exchange | None) -> risk.RiskDecision:
+    coin = market.split("-", 1)[1]
+    if volume > position.quantity:
+        return risk.RiskDecision.refuse(
+            f"insufficient {coin}: SELL {volume} exceeds the recorded position {position.quantity}"
+        )
+    limits = risk.market_limits(market, exchange)
+    if volume > limits.free_btc:
+        return risk.RiskDecision.refuse(
+            f"insufficient {coin}: SELL {volume} exceeds the free balance the exchange reports ({limits.free_btc})"
+        )
+    value = volume * limits.price
+    if value < limits.min_total:
+        return risk.RiskDecision.refuse(
+            f"SELL {volume} is worth about {value:.0f} KRW, below the minimum order ({limits.min_total} KRW)"
+        )
+    return risk.RiskDecision(
+        allowed=True,
+        reason=f"manual SELL {volume} at about {limits.price}",
+        side=Order.Side.ASK,
+        ord_type=Order.OrderType.MARKET,
+        volume=volume,
+    )
+
+
+def _refuse_while_a_sell_is_open(market: str) -> None:
+    open_sell = Order.objects.filter(market=market, side=Order.Side.ASK, status__in=Order.OPEN_STATUSES).first()
+    if open_sell is not None:
+        raise ManualOrderRejected(
+            f"a sell order is still open ({open_sell.identifier}, {open_sell.status}); wait for it to finish"
+        )
+
+
+def place_manual_order(
+    side: str,
+    *,
+    krw_amount: Decimal | None = None,
+    volume: Decimal | None = None,
+    user: Any = None,
+    exchange: Exchange | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Order:
+    """An operator's market order (BUY by KRW amount, SELL by volume) through the same TX1/place/poll/TX2/TX3 path.
+
+    Risk checks: ``trading_enabled`` must be true (``trading_paused`` does not block a deliberate
+    operator order), the order value must reach the exchange minimum (5,000 KRW), the free balance
+    must cover it (KRW including the fee; the coin limited to the recorded position), and a BUY
+    must keep the position within ``max_position_krw``. A refusal raises ``ManualOrderRejected``
+    with nothing written; an order the exchange refuses is returned FAILED with its reason.
+    """
+    order_side = MANUAL_SIDES.get(str(side).lower())
+    if order_side is None:
+        raise ManualOrderRejected(f"side must be buy or sell, not {side!r}")
+    market = settings.TRADING_MARKET
+    if order_side == Order.Side.BID:
+        if krw_amount is None or volume is not None:
+            raise ManualOrderRejected("a manual BUY needs a KRW amount (and no volume)")
+        amount = _as_amount(krw_amount, "KRW amount", Decimal("1"))
+    else:
+        if volume is None or krw_amount is not None:
+            raise ManualOrderRejected("a manual SELL needs a volume (and no KRW amount)")
+        amount = _as_amount(volume, "volume", risk.VOLUME_QUANTUM)
+    if not config_service.get_value("trading_enabled"):
+        raise ManualOrderRejected("trading is disabled (trading_enabled=false)")
+    position = position_service.get_position(market)
+    if order_side == Order.Side.BID:
+        decision = _manual_buy_decision(amount, position, market, exchange)
+    else:
+        _refuse_while_a_sell_is_open(market)
+        decision = _manual_sell_decision(amount, position, market, exchange)
+    if not decision.allowed:
+        logger.info("manual_order_rejected", side=order_side, reason=decision.reason, operator=_operator(user))
+        raise ManualOrderRejected(decision.reason)
+    logger.info("manual_order_accepted", side=order_side, detail=decision.reason, operator=_operator(user))
+    order, _ = create_order(decision, reason=Order.Reason.MANUAL, user=user)
+    return run_order(order, exchange=exchange, sleep=sleep, clock=clock)
+
+
+def close_position_manually(
+    *,
+    user: Any = None,
+    exchange: Exchange | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Order:
+    """Sell the whole position now for an operator (reason ``manual``); the close path's checks, refusals raised."""
+    market = settings.TRADING_MARKET
+    _refuse_while_a_sell_is_open(market)
+    position = position_service.get_position(market)
+    decision = risk.check_close(position, Order.Reason.MANUAL, exchange)
+    if not decision.allowed:
+        logger.info("manual_close_rejected", reason=decision.reason, operator=_operator(user))
+        raise ManualOrderRejected(decision.reason)
+    logger.info("manual_close_accepted", detail=decision.reason, operator=_operator(user))
+    order, _ = create_order(decision, reason=Order.Reason.MANUAL, user=user)
+    return run_order(order, exchange=exchange, sleep=sleep, clock=clock)
+
+
 # ---------------------------------------------------------------- the steps
 
 
 def create_order(
-    decision: risk.RiskDecision, *, reason: str, signal: TradingSignal | None = None
+    decision: risk.RiskDecision, *, reason: str, signal: TradingSignal | None = None, user: Any = None
 ) -> tuple[Order, bool]:
     """TX1: the PENDING order row with its identifier, committed before the exchange hears of it.
 
@@ -167,6 +315,7 @@ def create_order(
                 volume=decision.volume,
                 reason=reason,
                 signal=signal,
+                user=user,
                 status=Order.Status.PENDING,
             )
     except IntegrityError:
