@@ -134,6 +134,20 @@ def test_rule_based_provider_through_the_factory(rising_market, settings) -> Non
     assert signal.input_tokens == 0
 
 
+def test_rule_based_confidence_is_stored_as_the_rule_computed_it(rising_market) -> None:
+    """The prompt's formula re-check is for LLM answers; the rule's own formula is not overridden."""
+    answers = []
+
+    class Recording(RuleBasedSignalProvider):
+        def generate(self, request):
+            answers.append(super().generate(request))
+            return answers[-1]
+
+    signal = generate_trading_signal(provider=Recording())
+    assert (signal.signal_type, signal.confidence) == (answers[0].signal_type, answers[0].confidence)
+    assert "confidence adjusted" not in signal.reasoning
+
+
 def test_out_of_range_result_from_a_provider_becomes_hold(rising_market) -> None:
     class Broken(RuleBasedSignalProvider):
         def generate(self, request):

@@ -101,7 +101,9 @@ def generate_trading_signal(
             "signal_generation_failed", provider=provider.name, error_type=type(error).__name__, error=str(error)
         )
         raise
-    return _store_result(result, latest, inputs, estimated_tokens)
+    return _store_result(
+        result, latest, inputs, estimated_tokens, recheck=provider.follows_prompt_confidence_formula
+    )
 
 
 def _store_hold(provider: SignalProvider, latest: MarketData, reasoning: str) -> TradingSignal:
@@ -141,7 +143,12 @@ def _cost_krw(input_tokens: int, output_tokens: int) -> Decimal:
 
 
 def _store_result(
-    result: SignalResult, latest: MarketData, inputs: prompt_service.ConfidenceInputs, estimated_tokens: int
+    result: SignalResult,
+    latest: MarketData,
+    inputs: prompt_service.ConfidenceInputs,
+    estimated_tokens: int,
+    *,
+    recheck: bool = True,
 ) -> TradingSignal:
     validated = _validated(result)
     reasoning = (result.reasoning or "").strip()
@@ -151,8 +158,10 @@ def _store_result(
         adjusted = False
     else:
         signal_type, answered = validated
-        checked = prompt_service.recheck_confidence(signal_type, answered, inputs)
-        confidence, adjusted = checked.confidence, checked.adjusted
+        confidence, adjusted = answered, False
+        if recheck:  # only answers that were asked to follow the prompt's formula are held to it
+            checked = prompt_service.recheck_confidence(signal_type, answered, inputs)
+            confidence, adjusted = checked.confidence, checked.adjusted
         if adjusted:
             reasoning = f"{reasoning} {checked.note}".strip()
     input_tokens, output_tokens = max(int(result.input_tokens), 0), max(int(result.output_tokens), 0)

@@ -75,6 +75,9 @@ class ProviderUnavailableError(SignalProviderError):
 class SignalProvider(ABC):
     name: str = "provider"
     model_name: str = ""
+    # An LLM is told the prompt's confidence formula and its answer is re-checked
+    # against it; a provider with its own documented formula (rule-based) is not.
+    follows_prompt_confidence_formula: bool = True
 
     @abstractmethod
     def generate(self, request: SignalRequest) -> SignalResult: ...

@@ -92,6 +92,7 @@ class RuleBasedSignalProvider(SignalProvider):
 
     name = "rule_based"
     model_name = "sma-rsi-v2"
+    follows_prompt_confidence_formula = False  # its confidence formula is the one in this docstring
 
     def generate(self, request: SignalRequest) -> SignalResult:
         started = time.monotonic()
