@@ -447,10 +447,17 @@ def chart(name: str, rows: list[Row], title: str) -> Path | None:
 # --- report ---------------------------------------------------------------------------------------
 
 
+def headlines(name: str, rows: list[Row]) -> list[Row]:
+    """The rows that answer the seed's prediction (the pool has two baselines)."""
+    if name == "pool":
+        return [row for row in rows if row[0].startswith("ops/s at 30 workers")]
+    row = headline(name, rows)
+    return [row] if row else []
+
+
 def headline(name: str, rows: list[Row]) -> Row | None:
     """The one row that answers the seed's prediction."""
     wanted = {
-        "pool": "ops/s at 30 workers (pool_5_10",
         "config_cache": "config-row queries per simulated day",
         "exchange_cache": "exchange calls per hour",
         "market_stats": "seconds, ",
@@ -542,13 +549,13 @@ def write_report(machine: dict[str, Any], results: dict[str, Any], profile: str,
         data = outcome.get("data")
         if outcome["status"] in {"ok", "bar missed"} and data:
             rows, _ = case_rows(case.name, data)
-            row = headline(case.name, rows)
-            if row:
-                metric, before, after, ratio = row
+            chosen = headlines(case.name, rows)
+            for metric, before, after, ratio in chosen:
                 lines.append(
                     f"| [{case.name}](#{case.name.replace('_', '-')}) | {case.seed_prediction} | {metric} | "
                     f"{_fmt(before)} | {_fmt(after)} | {_fmt(ratio)} | {outcome['status']} |"
                 )
+            if chosen:
                 continue
         lines.append(
             f"| [{case.name}](#{case.name.replace('_', '-')}) | {case.seed_prediction} | - | - | - | - | "
