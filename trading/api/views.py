@@ -11,6 +11,7 @@ from typing import Any
 
 import django
 from django.conf import settings
+from django.core.cache import caches
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -54,6 +55,12 @@ def validated_query(request: Request, serializer_class: type[drf_serializers.Ser
     return serializer.validated_data
 
 
+class SharedScopedRateThrottle(ScopedRateThrottle):
+    """Counts in the ``shared`` cache so the limit holds across gunicorn workers, not per worker."""
+
+    cache = caches["shared"]
+
+
 class ReadView(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -62,7 +69,7 @@ class WriteView(APIView):
     """Staff-only writes, throttled per user under the ``writes`` scope."""
 
     permission_classes = [IsAdminUser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [SharedScopedRateThrottle]
     throttle_scope = "writes"
 
 
@@ -285,7 +292,7 @@ class ConfigDetailView(APIView):
     def get_throttles(self) -> list[Any]:
         if self.request.method in ("GET", "HEAD", "OPTIONS"):
             return []
-        return [ScopedRateThrottle()]
+        return [SharedScopedRateThrottle()]
 
     @extend_schema(
         tags=["config"],

@@ -139,6 +139,17 @@ def test_writes_are_throttled_at_30_per_minute(staff_client):
     assert staff_client.get("/api/v1/config/trading_enabled").status_code == 200
 
 
+def test_write_throttle_counts_in_the_shared_cache_so_every_worker_sees_it(staff_client, staff_user):
+    from django.core.cache import caches
+
+    from trading.api.views import SharedScopedRateThrottle
+
+    staff_client.post("/api/v1/trading/enable")
+    key = SharedScopedRateThrottle.cache_format % {"scope": "writes", "ident": staff_user.pk}
+    assert len(caches["shared"].get(key)) == 1
+    assert caches["default"].get(key) is None
+
+
 def test_cache_stats_is_staff_only(user_client, staff_client):
     cache_stats.record("config", True)
     assert user_client.get("/api/v1/system/cache-stats").status_code == 403
