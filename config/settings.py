@@ -42,6 +42,7 @@ try:
     # Config cache (see trading/services/config.py and README "Config cache").
     CONFIG_CACHE_TTL = env.int("CONFIG_CACHE_TTL", 3600, minimum=1)
     CONFIG_CACHE_SYNC_INTERVAL = float(env.decimal("CONFIG_CACHE_SYNC_INTERVAL", Decimal("0.5"), minimum=Decimal("0")))
+    CACHE_STATS_FLUSH_INTERVAL = float(env.decimal("CACHE_STATS_FLUSH_INTERVAL", Decimal("30"), minimum=Decimal("1")))
 
     # Observability.
     LOG_LEVEL = env.choice("LOG_LEVEL", "info", {"debug", "info", "warning", "error"}).upper()
