@@ -49,10 +49,43 @@ def read_responses(serializer: Any, *, not_found: bool = False, validated: bool 
     return responses
 
 
+def write_responses(serializer: Any, *, validated: bool = True, not_found: bool = False) -> dict[int, Any]:
+    responses: dict[int, Any] = {200: serializer}
+    if validated:
+        responses[400] = VALIDATION_ERROR
+    responses |= {401: NOT_AUTHENTICATED, 403: FORBIDDEN}
+    if not_found:
+        responses[404] = NOT_FOUND
+    responses[429] = THROTTLED
+    return responses
+
+
 def validated_query(request: Request, serializer_class: type[drf_serializers.Serializer]) -> dict[str, Any]:
     serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def found(row: Any, message: str) -> Any:
+    """``row``, or a 404 with ``message`` when the selector found nothing."""
+    if row is None:
+        raise NotFound(message)
+    return row
+
+
+def page_arguments(query: dict[str, Any]) -> dict[str, Any]:
+    """The date-range and cursor arguments every ``*_page`` selector takes, from a validated query."""
+    return {
+        "since": query.get("since"),
+        "until": query.get("until"),
+        "cursor": query.get("cursor"),
+        "limit": query["limit"],
+    }
+
+
+def page_response(page: selectors.Page, results: Any, **fields: Any) -> Response:
+    """One keyset page: any leading ``fields``, then ``next_cursor`` and ``results``."""
+    return Response({**fields, "next_cursor": api.encode_cursor(page.next_cursor), "results": results})
 
 
 class SharedScopedRateThrottle(ScopedRateThrottle):
@@ -83,9 +116,7 @@ class MarketLatestView(ReadView):
         responses=read_responses(api.TickerSerializer, not_found=True, validated=False),
     )
     def get(self, request: Request) -> Response:
-        latest = selectors.latest_market_data(settings.TRADING_MARKET)
-        if latest is None:
-            raise NotFound("No market data yet.")
+        latest = found(selectors.latest_market_data(settings.TRADING_MARKET), "No market data yet.")
         return Response(api.TickerSerializer(latest).data)
 
 
@@ -116,14 +147,7 @@ class MarketHistoryView(ReadView):
             }
             for row in page.rows
         ]
-        return Response(
-            {
-                "symbol": settings.TRADING_MARKET,
-                "hours": query["hours"],
-                "next_cursor": api.encode_cursor(page.next_cursor),
-                "results": results,
-            }
-        )
+        return page_response(page, results, symbol=settings.TRADING_MARKET, hours=query["hours"])
 
 
 class MarketStatsView(ReadView):
@@ -154,19 +178,8 @@ class SignalListView(ReadView):
     )
     def get(self, request: Request) -> Response:
         query = validated_query(request, api.SignalListQuery)
-        page = selectors.signal_page(
-            signal_type=query.get("signal_type"),
-            since=query.get("since"),
-            until=query.get("until"),
-            cursor=query.get("cursor"),
-            limit=query["limit"],
-        )
-        return Response(
-            {
-                "next_cursor": api.encode_cursor(page.next_cursor),
-                "results": api.SignalSerializer(page.rows, many=True).data,
-            }
-        )
+        page = selectors.signal_page(signal_type=query.get("signal_type"), **page_arguments(query))
+        return page_response(page, api.SignalSerializer(page.rows, many=True).data)
 
 
 class SignalDetailView(ReadView):
@@ -178,9 +191,7 @@ class SignalDetailView(ReadView):
         responses=read_responses(api.SignalSerializer, not_found=True, validated=False),
     )
     def get(self, request: Request, id: int) -> Response:
-        signal = selectors.signal_detail(id)
-        if signal is None:
-            raise NotFound("No such signal.")
+        signal = found(selectors.signal_detail(id), "No such signal.")
         return Response(api.SignalSerializer(signal).data)
 
 
@@ -197,20 +208,9 @@ class OrderListView(ReadView):
     )
     def get(self, request: Request) -> Response:
         query = validated_query(request, api.OrderListQuery)
-        page = selectors.order_page(
-            status=query.get("status"),
-            since=query.get("since"),
-            until=query.get("until"),
-            cursor=query.get("cursor"),
-            limit=query["limit"],
-        )
-        return Response(
-            {
-                "next_cursor": api.encode_cursor(page.next_cursor),
-                # Same shape as OrderSerializer (the documented schema), rendered without its per-field overhead.
-                "results": [api.order_representation(order) for order in page.rows],
-            }
-        )
+        page = selectors.order_page(status=query.get("status"), **page_arguments(query))
+        # Same shape as OrderSerializer (the documented schema), rendered without its per-field overhead.
+        return page_response(page, [api.order_representation(order) for order in page.rows])
 
 
 class OrderDetailView(ReadView):
@@ -222,9 +222,7 @@ class OrderDetailView(ReadView):
         responses=read_responses(api.OrderSerializer, not_found=True, validated=False),
     )
     def get(self, request: Request, id: int) -> Response:
-        order = selectors.order_detail(id)
-        if order is None:
-            raise NotFound("No such order.")
+        order = found(selectors.order_detail(id), "No such order.")
         return Response(api.OrderSerializer(order).data)
 
 
@@ -279,6 +277,15 @@ class ConfigListView(ReadView):
         return Response(api.ConfigEntrySerializer(selectors.config_entries(), many=True).data)
 
 
+CONFIG_WRITE_SCHEMA = extend_schema(
+    tags=["config"],
+    summary="Set a setting's value (staff)",
+    parameters=[KEY_PARAMETER],
+    request=api.ConfigValueSerializer,
+    responses=write_responses(api.ConfigEntrySerializer, not_found=True),
+)
+
+
 class ConfigDetailView(APIView):
     """GET for any authenticated user; PUT/PATCH ``value`` for staff, through the config service."""
 
@@ -301,48 +308,19 @@ class ConfigDetailView(APIView):
         responses=read_responses(api.ConfigEntrySerializer, not_found=True, validated=False),
     )
     def get(self, request: Request, key: str) -> Response:
-        entry = selectors.config_entry(key)
-        if entry is None:
-            raise NotFound("Unknown configuration key.")
+        entry = found(selectors.config_entry(key), "Unknown configuration key.")
         return Response(api.ConfigEntrySerializer(entry).data)
 
-    @extend_schema(
-        tags=["config"],
-        summary="Set a setting's value (staff)",
-        parameters=[KEY_PARAMETER],
-        request=api.ConfigValueSerializer,
-        responses={
-            200: api.ConfigEntrySerializer,
-            400: VALIDATION_ERROR,
-            401: NOT_AUTHENTICATED,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            429: THROTTLED,
-        },
-    )
+    @CONFIG_WRITE_SCHEMA
     def put(self, request: Request, key: str) -> Response:
         return self._write(request, key)
 
-    @extend_schema(
-        tags=["config"],
-        summary="Set a setting's value (staff)",
-        parameters=[KEY_PARAMETER],
-        request=api.ConfigValueSerializer,
-        responses={
-            200: api.ConfigEntrySerializer,
-            400: VALIDATION_ERROR,
-            401: NOT_AUTHENTICATED,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            429: THROTTLED,
-        },
-    )
+    @CONFIG_WRITE_SCHEMA
     def patch(self, request: Request, key: str) -> Response:
         return self._write(request, key)
 
     def _write(self, request: Request, key: str) -> Response:
-        if selectors.config_entry(key) is None:
-            raise NotFound("Unknown configuration key.")
+        found(selectors.config_entry(key), "Unknown configuration key.")
         body = api.ConfigValueSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
@@ -357,7 +335,7 @@ class EnableTradingView(WriteView):
         tags=["config"],
         summary="Enable trading and lift any pause (staff)",
         request=None,
-        responses={200: api.TradingStateSerializer, 401: NOT_AUTHENTICATED, 403: FORBIDDEN, 429: THROTTLED},
+        responses=write_responses(api.TradingStateSerializer, validated=False),
     )
     def post(self, request: Request) -> Response:
         state = trading_control.enable_trading(actor=request.user.get_username())
@@ -369,13 +347,7 @@ class DisableTradingView(WriteView):
         tags=["config"],
         summary="Disable trading (staff)",
         request=api.DisableTradingSerializer,
-        responses={
-            200: api.TradingStateSerializer,
-            400: VALIDATION_ERROR,
-            401: NOT_AUTHENTICATED,
-            403: FORBIDDEN,
-            429: THROTTLED,
-        },
+        responses=write_responses(api.TradingStateSerializer),
     )
     def post(self, request: Request) -> Response:
         body = api.DisableTradingSerializer(data=request.data)
