@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from tests.fakes.gemini import MODEL
-from trading.clients import ai, exchange
+from trading.clients import ai, exchange, singleton
 from trading.clients.ai.gemini import GeminiSignalProvider
 from trading.clients.ai.rule_based import RuleBasedSignalProvider
 from trading.clients.exchange.paper import PaperExchange
@@ -65,8 +65,8 @@ def test_a_forked_child_builds_its_own_instance_and_leaves_the_parents_alone(set
     parent = exchange.get_exchange()
     closed = []
     monkeypatch.setattr(parent, "close", lambda: closed.append(True))
-    real_pid = exchange.os.getpid()
-    monkeypatch.setattr(exchange.os, "getpid", lambda: real_pid + 1)
+    real_pid = singleton.os.getpid()
+    monkeypatch.setattr(singleton.os, "getpid", lambda: real_pid + 1)
     child = exchange.get_exchange()
     assert child is not parent and closed == []
 
@@ -98,6 +98,6 @@ def test_gemini_provider_with_a_key_uses_the_configured_service(gemini_settings,
 def test_a_forked_child_gets_its_own_provider(settings, monkeypatch):
     settings.GEMINI_API_KEY = ""
     parent = ai.get_signal_provider()
-    real_pid = ai.os.getpid()
-    monkeypatch.setattr(ai.os, "getpid", lambda: real_pid + 1)
+    real_pid = singleton.os.getpid()
+    monkeypatch.setattr(singleton.os, "getpid", lambda: real_pid + 1)
     assert ai.get_signal_provider() is not parent

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import threading
-
 from django.conf import settings
 
 from trading.clients.ai.base import SignalProvider
-
-_lock = threading.Lock()
-_owner_pid = 0  # a forked child must not use its parent's HTTP session
-_instance: SignalProvider | None = None
+from trading.clients.singleton import ProcessLocalSingleton
 
 
 def _build() -> SignalProvider:
@@ -29,21 +23,14 @@ def _build() -> SignalProvider:
     return RuleBasedSignalProvider()
 
 
+_singleton: ProcessLocalSingleton[SignalProvider] = ProcessLocalSingleton(_build)
+
+
 def get_signal_provider() -> SignalProvider:
     """The process-wide provider (created on first use)."""
-    global _instance, _owner_pid
-    if _instance is None or _owner_pid != os.getpid():
-        with _lock:
-            if _instance is None or _owner_pid != os.getpid():
-                _instance, _owner_pid = _build(), os.getpid()
-    return _instance
+    return _singleton.get()
 
 
 def reset_signal_provider() -> None:
     """Close and forget the instance (tests after changing settings; process shutdown)."""
-    global _instance
-    with _lock:
-        instance, _instance = _instance, None
-        inherited = _owner_pid != os.getpid()
-    if instance is not None and not inherited:
-        instance.close()
+    _singleton.reset()

@@ -6,16 +6,10 @@ exchange (imported lazily so the paper default needs none of its dependencies).
 
 from __future__ import annotations
 
-import os
-import threading
-
 from django.conf import settings
 
 from trading.clients.exchange.base import Exchange
-
-_lock = threading.Lock()
-_owner_pid = 0  # a forked child must not use its parent's HTTP session
-_instance: Exchange | None = None
+from trading.clients.singleton import ProcessLocalSingleton
 
 
 def _build() -> Exchange:
@@ -36,21 +30,14 @@ def _build() -> Exchange:
     raise ValueError(f"unknown EXCHANGE {settings.EXCHANGE!r} (expected 'paper' or 'upbit')")
 
 
+_singleton: ProcessLocalSingleton[Exchange] = ProcessLocalSingleton(_build)
+
+
 def get_exchange() -> Exchange:
     """The process-wide exchange client (created on first use)."""
-    global _instance, _owner_pid
-    if _instance is None or _owner_pid != os.getpid():
-        with _lock:
-            if _instance is None or _owner_pid != os.getpid():
-                _instance, _owner_pid = _build(), os.getpid()
-    return _instance
+    return _singleton.get()
 
 
 def reset_exchange() -> None:
     """Close and forget the instance (tests after changing settings; process shutdown)."""
-    global _instance
-    with _lock:
-        instance, _instance = _instance, None
-        inherited = _owner_pid != os.getpid()
-    if instance is not None and not inherited:
-        instance.close()
+    _singleton.reset()
