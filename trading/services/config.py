@@ -148,22 +148,13 @@ def get_or_set(key: str, factory: Callable[[], Any], timeout: float | None = Non
     so ``factory`` runs once. Values live in the current epoch and so are dropped
     by any config change, like config values themselves.
     """
-    cache = _local_cache()
-    epoch = _synced_epoch()
-    local_key = _local_key(epoch, key)
-    value = cache.get(local_key, _MISSING)
-    if value is not _MISSING:
-        cache_stats.record(NAMESPACE, True)
-        return value
-    with _lock_for(key):
-        value = cache.get(local_key, _MISSING)
-        if value is not _MISSING:
-            cache_stats.record(NAMESPACE, True)
-            return value
+
+    def compute(epoch: int, local_key: str) -> Any:
         value = factory()
-        cache.set(local_key, value, _timeout(timeout))
-    cache_stats.record(NAMESPACE, False)
-    return value
+        _local_cache().set(local_key, value, _timeout(timeout))
+        return value
+
+    return _cached(key, key, compute)
 
 
 def warm_up() -> int:
@@ -210,6 +201,15 @@ def _read(key: str) -> Any:
         # database (read-your-writes) and cache nothing uncommitted.
         cache_stats.record(NAMESPACE, False)
         return _rows_from_database().get(key, _default(key))
+    # A miss loads every row (one query); another thread may have done so while we waited.
+    return _cached(key, _ROWS_LOCK_NAME, lambda epoch, local_key: _load_all_rows(epoch, return_values=True)[key])
+
+
+def _cached(key: str, lock_name: str, load: Callable[[int, str], Any]) -> Any:
+    """``key``'s value in the current epoch, else ``load(epoch, local_key)`` under ``lock_name``, double-checked.
+
+    Records one hit or miss in the cache statistics; ``load`` runs once for concurrent misses.
+    """
     cache = _local_cache()
     epoch = _synced_epoch()
     local_key = _local_key(epoch, key)
@@ -217,14 +217,14 @@ def _read(key: str) -> Any:
     if value is not _MISSING:
         cache_stats.record(NAMESPACE, True)
         return value
-    with _lock_for(_ROWS_LOCK_NAME):
+    with _lock_for(lock_name):
         value = cache.get(local_key, _MISSING)
-        if value is not _MISSING:  # another thread loaded everything while we waited
+        if value is not _MISSING:
             cache_stats.record(NAMESPACE, True)
             return value
-        values = _load_all_rows(epoch, return_values=True)
+        value = load(epoch, local_key)
     cache_stats.record(NAMESPACE, False)
-    return values[key]
+    return value
 
 
 def _load_all_rows(epoch: int, *, return_values: bool = False) -> Any:
