@@ -186,13 +186,7 @@ def _manual_buy_decision(amount: Decimal, position: Any, market: str, exchange: 
             f"BUY {amount} KRW would take the position ({position_value:.0f} KRW now) above "
             f"max_position_krw {max_position}"
         )
-    return risk.RiskDecision(
-        allowed=True,
-        reason=f"manual BUY {amount} KRW at about {limits.price}",
-        side=Order.Side.BID,
-        ord_type=Order.OrderType.PRICE,
-        price=amount,
-    )
+    return risk.RiskDecision.market_buy(amount, f"manual BUY {amount} KRW at about {limits.price}")
 
 
 def _manual_sell_decision(volume: Decimal, position: Any, market: str, exchange: Exchange | None) -> risk.RiskDecision:
@@ -211,13 +205,7 @@ def _manual_sell_decision(volume: Decimal, position: Any, market: str, exchange:
         return risk.RiskDecision.refuse(
             f"SELL {volume} is worth about {value:.0f} KRW, below the minimum order ({limits.min_total} KRW)"
         )
-    return risk.RiskDecision(
-        allowed=True,
-        reason=f"manual SELL {volume} at about {limits.price}",
-        side=Order.Side.ASK,
-        ord_type=Order.OrderType.MARKET,
-        volume=volume,
-    )
+    return risk.RiskDecision.market_sell(volume, f"manual SELL {volume} at about {limits.price}")
 
 
 def _refuse_while_a_sell_is_open(market: str) -> None:

@@ -54,6 +54,16 @@ class RiskDecision:
     def refuse(cls, reason: str) -> RiskDecision:
         return cls(allowed=False, reason=reason)
 
+    @classmethod
+    def market_buy(cls, amount: Decimal, reason: str) -> RiskDecision:
+        """Allowed: a market buy (``ord_type=price``) spending ``amount`` KRW."""
+        return cls(allowed=True, reason=reason, side=Order.Side.BID, ord_type=Order.OrderType.PRICE, price=amount)
+
+    @classmethod
+    def market_sell(cls, volume: Decimal, reason: str) -> RiskDecision:
+        """Allowed: a market sell (``ord_type=market``) of ``volume``."""
+        return cls(allowed=True, reason=reason, side=Order.Side.ASK, ord_type=Order.OrderType.MARKET, volume=volume)
+
 
 @dataclass(frozen=True)
 class MarketLimits:
@@ -114,13 +124,7 @@ def _buy_decision(position: Position, market: str, exchange: Exchange | None) ->
         else:
             why = "order amount is below the minimum order"
         return RiskDecision.refuse(f"BUY refused: {why} ({limits.min_total} KRW)")
-    return RiskDecision(
-        allowed=True,
-        reason=f"BUY {amount} KRW at about {limits.price}",
-        side=Order.Side.BID,
-        ord_type=Order.OrderType.PRICE,
-        price=amount,
-    )
+    return RiskDecision.market_buy(amount, f"BUY {amount} KRW at about {limits.price}")
 
 
 def _sell_decision(position: Position, market: str, what: str, exchange: Exchange | None) -> RiskDecision:
@@ -133,13 +137,7 @@ def _sell_decision(position: Position, market: str, what: str, exchange: Exchang
     value = volume * limits.price
     if value < limits.min_total:
         return RiskDecision.refuse(f"{what} refused: position value {value:.0f} KRW is below the minimum order")
-    return RiskDecision(
-        allowed=True,
-        reason=f"{what}: sell {volume} at about {limits.price}",
-        side=Order.Side.ASK,
-        ord_type=Order.OrderType.MARKET,
-        volume=volume,
-    )
+    return RiskDecision.market_sell(volume, f"{what}: sell {volume} at about {limits.price}")
 
 
 def check_close(position: Position, reason: str, exchange: Exchange | None = None) -> RiskDecision:
