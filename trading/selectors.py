@@ -188,6 +188,15 @@ def market_stats(symbol: str, *, since: dt.datetime, until: dt.datetime) -> dict
 # --- signals ------------------------------------------------------------------------------------
 
 
+def _created_between(queryset: QuerySet, since: dt.datetime | None, until: dt.datetime | None) -> QuerySet:
+    """Rows created in ``[since, until)``; an absent bound leaves that side open."""
+    if since is not None:
+        queryset = queryset.filter(created_at__gte=since)
+    if until is not None:
+        queryset = queryset.filter(created_at__lt=until)
+    return queryset
+
+
 def signal_list_queryset(
     *,
     signal_type: str | None = None,
@@ -198,11 +207,7 @@ def signal_list_queryset(
     queryset = TradingSignal.objects.order_by("-created_at", "-id")
     if signal_type:
         queryset = queryset.filter(signal_type=signal_type)
-    if since is not None:
-        queryset = queryset.filter(created_at__gte=since)
-    if until is not None:
-        queryset = queryset.filter(created_at__lt=until)
-    return _keyset(queryset, "created_at", cursor).values(*SIGNAL_LIST_FIELDS)
+    return _keyset(_created_between(queryset, since, until), "created_at", cursor).values(*SIGNAL_LIST_FIELDS)
 
 
 def signal_page(*, limit: int = 50, **filters: Any) -> Page:
@@ -227,11 +232,7 @@ def order_list_queryset(
     queryset = Order.objects.select_related("signal").order_by("-created_at", "-id")
     if status:
         queryset = queryset.filter(status=status)
-    if since is not None:
-        queryset = queryset.filter(created_at__gte=since)
-    if until is not None:
-        queryset = queryset.filter(created_at__lt=until)
-    return _keyset(queryset, "created_at", cursor)
+    return _keyset(_created_between(queryset, since, until), "created_at", cursor)
 
 
 def order_page(*, limit: int = 50, **filters: Any) -> Page:
