@@ -10,7 +10,7 @@ from django.db import connection
 from paper_exchange.price_feed import FixedPriceFeed
 from trading.clients.exchange.base import Exchange
 from trading.clients.exchange.paper import PaperExchange
-from trading.models import MarketData, TradingSignal
+from trading.models import TradingSignal
 
 PRICE = Decimal("100000000")
 
@@ -78,16 +78,3 @@ class RecordingExchange(Exchange):
 
     def order_calls(self) -> list[tuple[str, bool, bool]]:
         return [call for call in self.calls if call[0] in ("place_order", "get_order")]
-
-
-def add_market_data(price: Decimal, timestamp) -> MarketData:
-    return MarketData.objects.create(
-        symbol="KRW-BTC",
-        trade_price=price,
-        opening_price=price,
-        high_price=price,
-        low_price=price,
-        trade_volume=Decimal("1"),
-        change_rate=Decimal("0"),
-        timestamp=timestamp,
-    )

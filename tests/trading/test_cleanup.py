@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from tests.factories import bulk_market_data
 from trading.models import MarketData, TradingSignal
 from trading.services import config
 from trading.services.cleanup import cleanup_old_data
@@ -18,19 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _rows(count: int, *, age: timedelta, now) -> list[MarketData]:
-    return MarketData.objects.bulk_create(
-        MarketData(
-            symbol="KRW-BTC",
-            trade_price=Decimal("100000000"),
-            opening_price=Decimal("100000000"),
-            high_price=Decimal("100000000"),
-            low_price=Decimal("100000000"),
-            trade_volume=Decimal("1"),
-            change_rate=Decimal("0"),
-            timestamp=now - age - timedelta(seconds=10 * index),
-        )
-        for index in range(count)
-    )
+    return bulk_market_data((Decimal("100000000"), now - age - timedelta(seconds=10 * index)) for index in range(count))
 
 
 def _deletes(queries: CaptureQueriesContext) -> list[str]:

@@ -9,8 +9,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from tests.factories import make_market_data
 from trading.config_schema import DEFINITIONS
-from trading.models import MarketData, Order, Position, SystemConfig, TradingSignal
+from trading.models import Order, Position, SystemConfig, TradingSignal
 from trading.services.config_defaults import ensure_default_config
 
 EXPECTED_INDEXES = {
@@ -98,15 +99,14 @@ def test_config_values_are_stored_canonically():
 @pytest.mark.django_db
 def test_decimals_round_trip_exactly():
     price = Decimal("123456789012.12345678")
-    tick = MarketData.objects.create(
-        symbol="KRW-BTC",
-        trade_price=price,
+    tick = make_market_data(
+        price,
+        timezone.now(),
         opening_price=Decimal("0.1"),
         high_price=Decimal("0.2"),
         low_price=Decimal("0.3"),
         trade_volume=Decimal("1234.00000001"),
         change_rate=Decimal("-0.00012345"),
-        timestamp=timezone.now(),
     )
     tick.refresh_from_db()
     assert tick.trade_price == price

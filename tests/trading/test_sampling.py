@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from trading.models import MarketData
+from tests.factories import bulk_market_data, make_market_data
 from trading.services.sampling import MarketDataSampler
 
 pytestmark = pytest.mark.django_db
@@ -15,39 +15,18 @@ NOW = datetime(2026, 11, 20, 12, 7, 30, tzinfo=UTC)
 
 
 def _rows(start: datetime, end: datetime, step: timedelta, price=lambda moment: Decimal("100000000")) -> None:
-    rows = []
+    moments = []
     moment = start
     while moment < end:
-        value = price(moment)
-        rows.append(
-            MarketData(
-                symbol="KRW-BTC",
-                trade_price=value,
-                opening_price=value,
-                high_price=value,
-                low_price=value,
-                trade_volume=Decimal("1"),
-                change_rate=Decimal("0"),
-                timestamp=moment,
-            )
-        )
+        moments.append(moment)
         moment += step
-    MarketData.objects.bulk_create(rows, batch_size=2000)
+    bulk_market_data(((price(moment), moment) for moment in moments), batch_size=2000)
 
 
 def test_full_history_gives_about_450_points_in_three_ranges(django_assert_max_num_queries) -> None:
     # 16 days of data: every minute (dense enough for every bucket, fast to insert).
     _rows(NOW - timedelta(days=16), NOW + timedelta(seconds=1), timedelta(minutes=1))
-    MarketData.objects.create(
-        symbol="KRW-ETH",
-        trade_price=1,
-        opening_price=1,
-        high_price=1,
-        low_price=1,
-        trade_volume=1,
-        change_rate=0,
-        timestamp=NOW,
-    )
+    make_market_data(Decimal("1"), NOW, symbol="KRW-ETH")  # another market never leaks in
 
     with django_assert_max_num_queries(3):
         ranges = MarketDataSampler("KRW-BTC").sample_ranges(NOW)

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from tests.trading.order_support import add_market_data
+from tests.factories import bulk_market_data, make_market_data
 from trading.clients.ai.base import QuotaExhaustedError
 from trading.clients.ai.rule_based import RuleBasedSignalProvider
 from trading.models import Order, TradingSignal
@@ -28,23 +28,7 @@ def rising_market():
     rows = []
     for minute in range(2 * 24 * 60, -1, -1):
         rows.append((Decimal("100000000") - minute * Decimal("1000"), now - timedelta(minutes=minute)))
-    from trading.models import MarketData
-
-    MarketData.objects.bulk_create(
-        [
-            MarketData(
-                symbol="KRW-BTC",
-                trade_price=price,
-                opening_price=price,
-                high_price=price,
-                low_price=price,
-                trade_volume=Decimal("1"),
-                change_rate=Decimal("0"),
-                timestamp=moment,
-            )
-            for price, moment in rows
-        ]
-    )
+    bulk_market_data(rows)
     return now
 
 
@@ -163,5 +147,5 @@ def test_out_of_range_result_from_a_provider_becomes_hold(rising_market) -> None
 def test_no_market_data_is_a_clear_error() -> None:
     with pytest.raises(NoMarketDataError):
         generate_trading_signal(provider=RuleBasedSignalProvider())
-    add_market_data(Decimal("1"), timezone.now())
+    make_market_data(Decimal("1"), timezone.now())
     assert generate_trading_signal(provider=RuleBasedSignalProvider()).signal_type == "HOLD"

@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from trading.models import MarketData, Position
+from tests.factories import make_market_data
+from trading.models import Position
 from trading.services import config
 from trading.services import order_execution as order_execution_module
 from trading.services.volatility import (
@@ -28,17 +29,7 @@ MARKET = "KRW-BTC"
 def _prices(prices: list[str], *, now=None, step_s: int = 10, market: str = MARKET) -> None:
     now = now or timezone.now()
     for index, price in enumerate(reversed(prices)):
-        value = Decimal(price)
-        MarketData.objects.create(
-            symbol=market,
-            trade_price=value,
-            opening_price=value,
-            high_price=value,
-            low_price=value,
-            trade_volume=Decimal("1"),
-            change_rate=Decimal("0"),
-            timestamp=now - timedelta(seconds=index * step_s),
-        )
+        make_market_data(Decimal(price), now - timedelta(seconds=index * step_s), symbol=market)
 
 
 @pytest.fixture

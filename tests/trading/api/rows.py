@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
+from tests.factories import market_data
 from trading.models import MarketData, Order, TradingSignal
 
 
@@ -20,15 +21,15 @@ def make_market_rows(count: int, *, every: dt.timedelta = dt.timedelta(seconds=1
         moment = end - every * (count - 1 - index)
         price = Decimal(100 + index)
         rows.append(
-            MarketData(
+            market_data(
+                price,
+                moment,
                 symbol=symbol,
-                trade_price=price,
                 opening_price=Decimal("100"),
                 high_price=price + 1,
                 low_price=price - 1,
                 trade_volume=Decimal("12.5"),
                 change_rate=Decimal("0.001"),
-                timestamp=moment,
             )
         )
     return MarketData.objects.bulk_create(rows)

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from tests.factories import make_market_data
 from tests.trading.api.rows import make_market_rows
 from trading.models import MarketData
 
@@ -26,15 +27,12 @@ def test_latest_ticker_is_the_newest_row(user_client):
 def test_history_walks_every_row_once_newest_first_across_pages(user_client):
     rows = make_market_rows(25)
     # Two rows sharing the boundary instant must both appear exactly once.
-    twin = MarketData.objects.create(
-        symbol="KRW-BTC",
-        trade_price=Decimal("999"),
+    twin = make_market_data(
+        Decimal("999"),
+        rows[-10].timestamp,
         opening_price=Decimal("1"),
         high_price=Decimal("1"),
         low_price=Decimal("1"),
-        trade_volume=Decimal("1"),
-        change_rate=Decimal("0"),
-        timestamp=rows[-10].timestamp,
     )
     seen, cursor, pages = [], None, 0
     while True:
@@ -73,16 +71,7 @@ def test_stats_equal_a_python_computation_over_the_same_rows(user_client):
     end = timezone.now() - dt.timedelta(seconds=5)
     prices = [Decimal(p) for p in ("100.5", "103.25", "99.75", "101", "104.125", "98", "102.5")]
     for index, price in enumerate(prices):
-        MarketData.objects.create(
-            symbol="KRW-BTC",
-            trade_price=price,
-            opening_price=price,
-            high_price=price,
-            low_price=price,
-            trade_volume=Decimal("1"),
-            change_rate=Decimal("0"),
-            timestamp=end - dt.timedelta(minutes=10 * (len(prices) - 1 - index)),
-        )
+        make_market_data(price, end - dt.timedelta(minutes=10 * (len(prices) - 1 - index)))
     make_market_rows(5, end=end - dt.timedelta(hours=3))  # outside a 2-hour window
     make_market_rows(5, symbol="KRW-ETH")  # another market
 
