@@ -6,11 +6,11 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 
 from paper_exchange import services
 from paper_exchange.models import PaperAccount, PaperBalance
 from paper_exchange.price_feed import FixedPriceFeed
+from tests.concurrency import run_in_threads
 from trading.clients.exchange.paper import PaperExchange
 
 
@@ -18,22 +18,12 @@ from trading.clients.exchange.paper import PaperExchange
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_use_creates_exactly_one_funded_account():
     barrier = threading.Barrier(6)
-    errors: list[BaseException] = []
 
     def first_use() -> None:
-        try:
-            barrier.wait()
-            services.ensure_account(lambda: Decimal("1234567"))
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connections.close_all()
+        barrier.wait()
+        services.ensure_account(lambda: Decimal("1234567"))
 
-    threads = [threading.Thread(target=first_use) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _, errors = run_in_threads(first_use, 6)
     assert errors == []
     assert PaperAccount.objects.count() == 1
     assert list(PaperBalance.objects.order_by("currency").values_list("currency", "balance")) == [

@@ -19,6 +19,7 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 
+from tests.concurrency import run_in_threads
 from trading.config_schema import DEFINITIONS
 from trading.models import SystemConfig
 from trading.services import cache_stats
@@ -261,7 +262,7 @@ def test_twenty_threads_reading_a_cold_key_make_one_query():
     config_service.warm_up()
     config_service.invalidate()  # cold
     cache_stats.reset()
-    loads, barrier, results, errors = [], threading.Barrier(20), [], []
+    loads, barrier = [], threading.Barrier(20)
 
     def slow_count(execute, sql, params, many, context):
         if "trading_systemconfig" in sql:
@@ -270,20 +271,11 @@ def test_twenty_threads_reading_a_cold_key_make_one_query():
         return execute(sql, params, many, context)
 
     def reader():
-        try:
-            with connections["default"].execute_wrapper(slow_count):
-                barrier.wait()
-                results.append(config_service.get_value("volatility_threshold_pct"))
-        except Exception as error:  # surfaced by the assertion below
-            errors.append(error)
-        finally:
-            connections.close_all()
+        with connections["default"].execute_wrapper(slow_count):
+            barrier.wait()
+            return config_service.get_value("volatility_threshold_pct")
 
-    threads = [threading.Thread(target=reader) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results, errors = run_in_threads(reader, 20)
     assert errors == []
     assert results == [Decimal("3")] * 20
     assert len(loads) == 1
@@ -292,7 +284,7 @@ def test_twenty_threads_reading_a_cold_key_make_one_query():
 
 
 def test_get_or_set_runs_the_factory_once_for_concurrent_callers():
-    calls, barrier, results = [], threading.Barrier(20), []
+    calls, barrier = [], threading.Barrier(20)
 
     def factory():
         calls.append(1)
@@ -301,13 +293,10 @@ def test_get_or_set_runs_the_factory_once_for_concurrent_callers():
 
     def caller():
         barrier.wait()
-        results.append(config_service.get_or_set("derived-thing", factory))
+        return config_service.get_or_set("derived-thing", factory)
 
-    threads = [threading.Thread(target=caller) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results, errors = run_in_threads(caller, 20)
+    assert errors == []
     assert len(calls) == 1
     assert results == [{"computed": True}] * 20
     assert config_service.get_or_set("derived-thing", lambda: "never called") == {"computed": True}

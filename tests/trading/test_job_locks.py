@@ -6,9 +6,10 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
+from tests.concurrency import run_in_threads
 from trading.models import JobLock
 from trading.services import job_locks
 
@@ -84,26 +85,14 @@ def test_a_stale_successor_slot_is_taken_over():
 def test_racing_threads_exactly_one_acquires():
     racers = 8
     barrier = threading.Barrier(racers)
-    winners: list[str] = []
-    errors: list[BaseException] = []
 
-    def race() -> None:
-        try:
-            barrier.wait()
-            token = job_locks.acquire("job:race", 30)
-            if token:
-                winners.append(token)
-        except BaseException as error:  # pragma: no cover - reported below
-            errors.append(error)
-        finally:
-            connections.close_all()
+    def race() -> str | None:
+        barrier.wait()
+        return job_locks.acquire("job:race", 30)
 
-    threads = [threading.Thread(target=race) for _ in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    tokens, errors = run_in_threads(race, racers)
     assert errors == []
+    winners = [token for token in tokens if token]
     assert len(winners) == 1
 
 

@@ -6,9 +6,9 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 
 from paper_exchange.models import PaperOrder
+from tests.concurrency import run_in_threads
 from tests.fakes.fixtures import FakeClock
 from tests.fakes.upbit import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from tests.fakes.upbit_slow_fill import SlowFillUpbit
@@ -277,8 +277,6 @@ def test_fills_and_failures_are_notified(settings) -> None:
 def test_two_concurrent_executions_of_one_signal_place_one_order() -> None:
     signal = make_signal("BUY")
     barrier = threading.Barrier(2)
-    results: list[Order | None] = []
-    errors: list[BaseException] = []
     exchange = paper_exchange()
 
     class GatedExchange(RecordingExchange):
@@ -288,19 +286,7 @@ def test_two_concurrent_executions_of_one_signal_place_one_order() -> None:
 
     gated = GatedExchange(exchange)
 
-    def run() -> None:
-        try:
-            results.append(order_execution.execute_signal(signal, exchange=gated))
-        except BaseException as error:  # pragma: no cover - reported below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results, errors = run_in_threads(lambda: order_execution.execute_signal(signal, exchange=gated), 2)
 
     assert not errors, errors
     assert len(results) == 2

@@ -7,10 +7,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from paper_exchange.models import PaperOrder
+from tests.concurrency import run_in_threads
 from tests.trading.order_support import RecordingExchange, make_signal, paper_exchange
 from trading.clients.exchange.errors import OrderStateUnknownError, TransientExchangeError
 from trading.models import Order, Position
@@ -162,23 +162,12 @@ def test_concurrent_reconcilers_apply_fills_exactly_once() -> None:
         for _ in range(5)
     ]
     barrier = threading.Barrier(4)
-    errors: list[BaseException] = []
-    applied: list[int] = []
 
-    def run() -> None:
-        try:
-            barrier.wait(timeout=5)
-            applied.append(reconcile_pending_orders(exchange=paper_exchange()).positions_applied)
-        except BaseException as error:  # pragma: no cover - reported below
-            errors.append(error)
-        finally:
-            connections.close_all()
+    def run() -> int:
+        barrier.wait(timeout=5)
+        return reconcile_pending_orders(exchange=paper_exchange()).positions_applied
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    applied, errors = run_in_threads(run, 4)
 
     assert not errors, errors
     assert sum(applied) == len(orders)
