@@ -17,14 +17,6 @@ from django.utils import timezone
 from trading.clients.ai.base import ProviderStatus
 from trading.clients.exchange.base import Ticker
 
-SCHEDULED_JOBS = (
-    "collect_market_data",
-    "check_volatility",
-    "generate_trading_signal",
-    "sync_pending_orders",
-    "cleanup_old_data",
-)
-
 
 @dataclass
 class ExchangeDouble:
