@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -499,6 +500,10 @@ def drill_lines() -> list[str]:
             continue
         figures = ", ".join(f"{k}={v}" for k, v in data.get("figures", {}).items() if k != "failed_order_errors")
         missed = "; ".join(data.get("missed", [])) or "-"
+        summary = data.get("schemathesis_summary") or ""
+        checks = re.findall(r"(ST\d+ [^:\n]+): (\d+)", summary)
+        if checks:
+            missed += " — " + ", ".join(f"{check}: {count}" for check, count in checks)
         lines.append(
             f"| {name} | {data.get('recorded_at', '-')} | **{data.get('verdict')}** | {figures.replace('|', '/')} | "
             f"{missed.replace('|', '/')} |"
