@@ -26,7 +26,8 @@ if [ -z "${BENCH_DATABASE_URL:-}" ]; then
 fi
 drop_leftovers() {
   # Cases drop their own databases; this catches a run that was killed half-way.
-  for db in bench_pool bench_stats bench_idx bench_idx_noindex; do
+  # bench_cadence: cadence_check.py leaves its database behind.
+  for db in bench_pool bench_stats bench_idx bench_idx_noindex bench_cadence; do
     .venv/bin/python - "$db" <<'PY' || true
 import sys
 from benchmarks import common
