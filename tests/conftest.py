@@ -35,8 +35,14 @@ def _clear_local_caches() -> None:
     """Per-process caches must not leak values between tests."""
     from django.core.cache import caches
 
+    from trading.services import config as config_service
+
     for alias in ("default", "config", "exchange"):
         caches[alias].clear()
+    # A config write inside a previous test's rolled-back transaction is still
+    # remembered as "awaiting commit"; let the service notice the rollback now,
+    # not in the middle of the next test's query count.
+    config_service._uncommitted_write_pending()
     yield
 
 
