@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from structlog.testing import capture_logs
 
 from paper_exchange.models import PaperOrder
 from tests.concurrency import run_in_threads
 from tests.fakes.fixtures import FakeClock
-from tests.fakes.upbit import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from tests.fakes.http import Fault
+from tests.fakes.upbit import TEST_ACCESS_KEY, TEST_SECRET_KEY, FakeUpbit, error_body
 from tests.fakes.upbit_slow_fill import SlowFillUpbit
 from tests.trading.order_support import RecordingExchange, make_signal, paper_exchange
 from trading.clients.exchange.errors import (
+    BannedError,
     InsufficientFundsError,
     OrderNotPlacedError,
     OrderStateUnknownError,
+    RateLimitedError,
     TransientExchangeError,
 )
 from trading.models import Order, Position
@@ -125,12 +130,14 @@ def test_definitive_refusal_marks_the_order_failed_with_the_reason() -> None:
 @pytest.mark.parametrize(
     ("error", "status"),
     [
-        (OrderNotPlacedError("lookup proved it absent"), Order.Status.FAILED),
         (OrderStateUnknownError("lookup failed too"), Order.Status.PENDING),
         (InsufficientFundsError("no money", name="insufficient_funds_bid"), Order.Status.FAILED),
+        (RateLimitedError("429", retry_after=1.0), Order.Status.FAILED),
+        (BannedError("418", until=datetime(2030, 1, 1, tzinfo=UTC)), Order.Status.FAILED),
     ],
 )
 def test_exchange_outcomes_map_to_order_status(error, status) -> None:
+    """Outcomes other than "proved not placed" are never re-placed: one order row, one placement."""
     exchange = RecordingExchange(paper_exchange())
     exchange.fail["place_order"] = error
     signal = make_signal("BUY")
@@ -140,6 +147,7 @@ def test_exchange_outcomes_map_to_order_status(error, status) -> None:
     assert order.status == status
     assert order.uuid is None
     assert PaperOrder.objects.count() == 0
+    assert Order.objects.filter(signal=signal).count() == 1
     # A signal is acted on once: a FAILED attempt is not retried by executing it again.
     again = order_execution.execute_signal(signal, exchange=exchange)
     assert again.pk == order.pk
@@ -293,3 +301,175 @@ def test_two_concurrent_executions_of_one_signal_place_one_order() -> None:
     assert results[0].pk == results[1].pk
     assert Order.objects.filter(signal=signal).count() == 1
     assert PaperOrder.objects.count() == 1
+
+
+# ---------------------------------------------------------------- bounded re-placement (fake Upbit, real client)
+
+SERVER_ERROR = Fault.status(503, error_body("server_error", "temporarily unavailable"))
+
+
+def _posts(server: FakeUpbit) -> int:
+    return len(server.calls("/v1/orders", "POST"))
+
+
+class RecordingSleep:
+    """The execution's injected sleep: records the waits and moves the fake clock."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.clock.sleep(seconds)
+
+
+def test_a_placement_proved_absent_is_placed_again_under_a_new_identifier(fake_clock: FakeClock) -> None:
+    with FakeUpbit(rate_limits=None) as server, capture_logs() as logs:
+        server.add_fault([SERVER_ERROR, Fault.reset()], path="/v1/orders", method="POST", times=2)
+        exchange = _slow_upbit_exchange(server, fake_clock)
+        sleep = RecordingSleep(fake_clock)
+        signal = make_signal("BUY")
+
+        order = order_execution.execute_signal(signal, exchange=exchange, sleep=sleep, clock=fake_clock)
+
+        assert _posts(server) == 3
+        assert server.order_count() == 1
+    assert order.status == Order.Status.FILLED
+    rows = list(Order.objects.filter(signal=signal).order_by("created_at", "pk"))
+    assert [row.status for row in rows] == [Order.Status.FAILED, Order.Status.FAILED, Order.Status.FILLED]
+    assert rows[-1].pk == order.pk
+    assert len({row.identifier for row in rows}) == 3
+    assert all("never reached the exchange" in row.error for row in rows[:2])
+    assert all(row.uuid is None and row.executed_volume == 0 for row in rows[:2])
+    assert sleep.waits == [1.0, 2.0]
+    assert Position.objects.get(symbol="KRW-BTC").quantity == order.executed_volume > 0
+    replaced = [entry for entry in logs if entry["event"] == "order_replaced"]
+    assert [(entry["attempt"], entry["previous_identifier"]) for entry in replaced] == [
+        (2, rows[0].identifier),
+        (3, rows[1].identifier),
+    ]
+    # Executing the signal again returns its filled order; nothing more is placed.
+    assert order_execution.execute_signal(signal, exchange=exchange).pk == order.pk
+
+
+def test_three_placements_proved_absent_give_up_with_every_attempt_failed(settings, fake_clock: FakeClock) -> None:
+    from tests.fakes.slack import FakeSlack
+
+    with FakeUpbit(rate_limits=None) as server, FakeSlack() as slack, capture_logs() as logs:
+        settings.SLACK_WEBHOOK_URL = slack.webhook_url
+        server.add_fault(SERVER_ERROR, path="/v1/orders", method="POST", times=3)
+        exchange = _slow_upbit_exchange(server, fake_clock)
+        signal = make_signal("BUY")
+
+        order = order_execution.execute_signal(
+            signal, exchange=exchange, sleep=RecordingSleep(fake_clock), clock=fake_clock
+        )
+
+        assert _posts(server) == 3
+        assert server.order_count() == 0
+    rows = list(Order.objects.filter(signal=signal))
+    assert len(rows) == 3 and all(row.status == Order.Status.FAILED for row in rows)
+    assert order.pk == rows[0].pk  # the latest attempt, returned FAILED (the job records it, no exception)
+    assert not Position.objects.filter(quantity__gt=0).exists()
+    gave_up = [entry for entry in logs if entry["event"] == "order_not_placed_giving_up"]
+    assert len(gave_up) == 1 and gave_up[0]["log_level"] == "error"
+    assert gave_up[0]["attempt"] == 3 and gave_up[0]["reason"] == "attempts exhausted"
+    failed_alerts = [message for message in slack.messages if "Order failed" in message]
+    assert len(failed_alerts) == 1, slack.messages  # the retried attempts are not alerted one by one
+
+
+def test_an_unknown_placement_state_is_left_pending_and_never_placed_again(fake_clock: FakeClock) -> None:
+    with FakeUpbit(rate_limits=None) as server:
+        server.add_fault(SERVER_ERROR, path="/v1/orders", method="POST", times=1)
+        server.add_fault(SERVER_ERROR, path="/v1/order", method="GET", times=10)  # the lookup fails too
+        exchange = _slow_upbit_exchange(server, fake_clock)
+        sleep = RecordingSleep(fake_clock)
+        signal = make_signal("BUY")
+
+        order = order_execution.execute_signal(signal, exchange=exchange, sleep=sleep, clock=fake_clock)
+
+        assert _posts(server) == 1
+    assert order.status == Order.Status.PENDING
+    assert Order.objects.filter(signal=signal).count() == 1
+    assert sleep.waits == []
+
+
+def test_insufficient_funds_at_the_exchange_fails_once_without_retry(fake_clock: FakeClock) -> None:
+    with FakeUpbit(rate_limits=None) as server:
+        refusal = Fault.status(400, error_body("insufficient_funds_bid", "Insufficient KRW balance."))
+        server.add_fault(refusal, path="/v1/orders", method="POST", times=1)
+        exchange = _slow_upbit_exchange(server, fake_clock)
+        signal = make_signal("BUY")
+
+        order = order_execution.execute_signal(signal, exchange=exchange, sleep=fake_clock.sleep, clock=fake_clock)
+
+        assert _posts(server) == 1
+        assert server.order_count() == 0
+    assert order.status == Order.Status.FAILED
+    assert "InsufficientFundsError" in order.error
+    assert Order.objects.filter(signal=signal).count() == 1
+
+
+def test_manual_orders_get_the_same_bounded_re_placement(fake_clock: FakeClock) -> None:
+    with FakeUpbit(rate_limits=None) as server:
+        server.add_fault(SERVER_ERROR, path="/v1/orders", method="POST", times=1)
+        exchange = _slow_upbit_exchange(server, fake_clock)
+
+        order = order_execution.place_manual_order(
+            "buy", krw_amount=Decimal("50000"), exchange=exchange, sleep=fake_clock.sleep, clock=fake_clock
+        )
+
+        assert server.order_count() == 1
+    assert order.status == Order.Status.FILLED and order.reason == Order.Reason.MANUAL
+    statuses = list(Order.objects.order_by("created_at", "pk").values_list("status", "reason", "price"))
+    assert statuses == [
+        (Order.Status.FAILED, Order.Reason.MANUAL, Decimal("50000")),
+        (Order.Status.FILLED, Order.Reason.MANUAL, Decimal("50000")),
+    ]
+
+
+def test_no_re_placement_starts_after_the_placement_budget(fake_clock: FakeClock) -> None:
+    with FakeUpbit(rate_limits=None) as server:
+        server.add_fault(SERVER_ERROR, path="/v1/orders", method="POST", times=3)
+        exchange = _slow_upbit_exchange(server, fake_clock)
+        order, _ = order_execution.create_order(_buy_decision(), reason="manual")
+        # The first placement took almost the whole budget: the 1 s wait would end beyond it.
+        readings = iter([0.0, order_execution.PLACEMENT_BUDGET_S - 0.5])
+        sleep = RecordingSleep(fake_clock)
+
+        result = order_execution.run_order(order, exchange=exchange, sleep=sleep, clock=lambda: next(readings))
+
+        assert _posts(server) == 1
+    assert result.status == Order.Status.FAILED
+    assert Order.objects.count() == 1
+    assert sleep.waits == []
+
+
+def test_a_paper_placement_proved_absent_is_re_placed_once_and_fills() -> None:
+    exchange = RecordingExchange(paper_exchange())
+    exchange.fail["place_order"] = OrderNotPlacedError("lookup proved it absent")
+    waits: list[float] = []
+    signal = make_signal("BUY")
+
+    order = order_execution.execute_signal(signal, exchange=exchange, sleep=waits.append)
+
+    assert order.status == Order.Status.FILLED
+    assert list(Order.objects.filter(signal=signal).order_by("created_at", "pk").values_list("status", flat=True)) == [
+        Order.Status.FAILED,
+        Order.Status.FILLED,
+    ]
+    assert PaperOrder.objects.count() == 1
+    assert waits == [1.0]
+
+
+def test_an_order_chance_failure_writes_no_order_row() -> None:
+    """Risk checks (order chance, ticker) run before TX1: a read that fails after its retries leaves nothing behind."""
+    exchange = RecordingExchange(paper_exchange())
+    exchange.fail["get_order_chance"] = TransientExchangeError("503 after 4 attempts")
+
+    with pytest.raises(TransientExchangeError):
+        order_execution.execute_signal(make_signal("BUY"), exchange=exchange)
+
+    assert Order.objects.count() == 0
+    assert "place_order" not in [call[0] for call in exchange.calls]

@@ -16,7 +16,16 @@ the poll is slow. A crash anywhere leaves a row that ``reconciliation`` resolves
 by ``identifier``. The DB constraint ``uniq_order_per_signal`` makes a second
 execution of the same signal (another process, another cluster) return the
 existing order instead of placing another; a signal is acted on at most once —
-a FAILED attempt is not retried automatically.
+executing it again returns its latest order, FAILED or not.
+
+Within one execution, a placement the exchange client *proved* absent
+(``OrderNotPlacedError``: the POST failed ambiguously and the lookup by
+identifier found nothing) is marked FAILED (kept for audit) and placed again as
+a NEW order row with a new identifier (TX1 again) — at most ``MAX_PLACEMENTS``
+placements in all, waiting ``REPLACEMENT_WAITS`` between them within
+``PLACEMENT_BUDGET_S``. Any other outcome is never re-placed: an unknown state
+stays PENDING for reconciliation (the first order may exist), a refusal
+(funds, minimum, invalid, 429, 418) is FAILED.
 
 Crash points (``_crash_point``) are no-ops unless a test installs ``crash_hook``
 (see ``tests/trading/crash_worker.py``); they mark where the SIGKILL test kills
@@ -49,6 +58,9 @@ from trading.services import risk
 logger = structlog.get_logger(__name__)
 
 POLL_INTERVAL_S = 1.0
+MAX_PLACEMENTS = 3  # placements per execution, each under a new identifier, only after "proved not placed"
+REPLACEMENT_WAITS = (1.0, 2.0)  # before the 2nd and 3rd placement (the shared retry policy's 1 -> 2 s)
+PLACEMENT_BUDGET_S = 30.0  # no new placement starts later than this after the first (job timeout is 180 s)
 STATUS_BY_STATE = {
     "wait": Order.Status.SUBMITTED,
     "watch": Order.Status.SUBMITTED,
@@ -339,7 +351,7 @@ def run_order(
     try:
         poll_timeout = config_service.get_value("order_poll_timeout_s")
         exchange = exchange or _get_exchange()
-        placed = submit_order(order, exchange)
+        order, placed = place_with_replacement(order, exchange, sleep=sleep, clock=clock)
         if placed is None:
             order.refresh_from_db()
             return order
@@ -363,8 +375,84 @@ def run_order(
         structlog.contextvars.unbind_contextvars("identifier")
 
 
+def place_with_replacement(
+    order: Order,
+    exchange: Exchange,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[Order, ExchangeOrder | None]:
+    """Place ``order``; while the exchange proves a placement absent, re-place it as a new order row (bounded).
+
+    Returns the last order row and the exchange's answer (None when nothing was placed: that row is
+    FAILED, or PENDING with an unknown state, or another execution of the signal owns the live order).
+    """
+    started = clock()
+    attempt = 1
+    while True:
+        try:
+            return order, _send_order(order, exchange)
+        except OrderNotPlacedError as error:
+            last_attempt = attempt == MAX_PLACEMENTS
+            wait = 0.0 if last_attempt else REPLACEMENT_WAITS[min(attempt, len(REPLACEMENT_WAITS)) - 1]
+            over_budget = not last_attempt and clock() - started + wait > PLACEMENT_BUDGET_S
+            will_retry = not (last_attempt or over_budget)
+            failed = mark_failed(order.pk, f"never reached the exchange: {error}", notify=not will_retry)
+            if failed is None:
+                return order, None  # changed meanwhile (a reconciler found it): never place beside it
+            if not will_retry:
+                logger.error(
+                    "order_not_placed_giving_up",
+                    attempt=attempt,
+                    max_attempts=MAX_PLACEMENTS,
+                    reason="attempts exhausted" if last_attempt else "placement budget spent",
+                    budget_s=PLACEMENT_BUDGET_S,
+                    error=str(error)[:200],
+                )
+                return order, None
+            release_connection()  # nothing checked out while waiting
+            sleep(wait)
+            replacement, created = create_order(
+                _decision_of(order), reason=order.reason, signal=order.signal, user=order.user
+            )
+            if not created:
+                return replacement, None  # the signal already has a live order elsewhere
+            logger.warning(
+                "order_replaced",
+                attempt=attempt + 1,
+                max_attempts=MAX_PLACEMENTS,
+                previous_identifier=order.identifier,
+                identifier=replacement.identifier,
+                wait_s=wait,
+            )
+            structlog.contextvars.bind_contextvars(identifier=replacement.identifier)
+            order = replacement
+            attempt += 1
+
+
+def _decision_of(order: Order) -> risk.RiskDecision:
+    """The allowed decision an order row was created from (to re-place it under a new identifier)."""
+    return risk.RiskDecision(
+        allowed=True,
+        reason=f"re-placement of {order.identifier}",
+        side=order.side,
+        ord_type=order.ord_type,
+        price=order.price,
+        volume=order.volume,
+    )
+
+
 def submit_order(order: Order, exchange: Exchange) -> ExchangeOrder | None:
-    """Send the order; on a definitive refusal mark it FAILED, on an ambiguous one leave it PENDING."""
+    """Send the order once; on a definitive refusal mark it FAILED, on an ambiguous one leave it PENDING."""
+    try:
+        return _send_order(order, exchange)
+    except OrderNotPlacedError as error:
+        mark_failed(order.pk, f"never reached the exchange: {error}")
+        return None
+
+
+def _send_order(order: Order, exchange: Exchange) -> ExchangeOrder | None:
+    """One placement. ``OrderNotPlacedError`` is raised to the caller (it may re-place); the rest is settled here."""
     release_connection()
     try:
         placed = exchange.place_order(
@@ -375,12 +463,11 @@ def submit_order(order: Order, exchange: Exchange) -> ExchangeOrder | None:
             price=order.price,
             volume=order.volume,
         )
+    except OrderNotPlacedError:
+        raise
     except OrderStateUnknownError as error:
         logger.error("order_state_unknown", error=str(error), action="left PENDING for reconciliation")
         _notify(f"Order {order.identifier}: state unknown after a failed placement; reconciliation will resolve it.")
-        return None
-    except OrderNotPlacedError as error:
-        mark_failed(order.pk, f"never reached the exchange: {error}")
         return None
     except ExchangeError as error:
         mark_failed(order.pk, f"refused by the exchange ({type(error).__name__}): {error}")
@@ -465,8 +552,11 @@ def record_exchange_order(order_id: int, remote: ExchangeOrder) -> Order:
     return order
 
 
-def mark_failed(order_id: int, error: str) -> Order | None:
-    """A PENDING order that provably never reached the exchange (or was refused) becomes FAILED."""
+def mark_failed(order_id: int, error: str, *, notify: bool = True) -> Order | None:
+    """A PENDING order that provably never reached the exchange (or was refused) becomes FAILED.
+
+    ``notify=False`` for an attempt about to be re-placed: Slack hears only of the final outcome.
+    """
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status != Order.Status.PENDING:
@@ -477,7 +567,8 @@ def mark_failed(order_id: int, error: str) -> Order | None:
         order.position_applied = True  # no fills, nothing to apply
         order.save()
     logger.error("order_failed", identifier=order.identifier, error=order.error)
-    _notify(f"Order failed: {order.side} {order.market} ({order.identifier})", error=order.error)
+    if notify:
+        _notify(f"Order failed: {order.side} {order.market} ({order.identifier})", error=order.error)
     return order
 
 
