@@ -6,13 +6,11 @@ input is a 400 with field-level messages, never a database error.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -22,56 +20,49 @@ from trading.selectors import Cursor
 MAX_HOURS = 744  # 31 days
 MAX_LIMIT = 1000
 MAX_DAYS = 90
-CURSOR_MAX_LENGTH = 200
 
 
 # --- cursors ------------------------------------------------------------------------------------
 
 
+CURSOR_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# "<microseconds since 1970 UTC>.<row id>": every string of this shape is a cursor the API can read,
+# so the documented pattern says exactly what is accepted (16 digits reach the year 2286, 18 fit a bigint).
+CURSOR_PATTERN = r"[0-9]{1,16}\.[0-9]{1,18}"
+
+
 def encode_cursor(cursor: Cursor | None) -> str | None:
     if cursor is None:
         return None
-    raw = f"{cursor.moment.astimezone(dt.UTC).isoformat()}|{cursor.row_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    microseconds = (cursor.moment - CURSOR_EPOCH) // dt.timedelta(microseconds=1)
+    return f"{microseconds}.{cursor.row_id}"
 
 
 def decode_cursor(text: str) -> Cursor:
-    """Raise ``ValueError`` for anything that is not a cursor this API produced."""
-    padded = text + "=" * (-len(text) % 4)
-    try:
-        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-    except (binascii.Error, UnicodeError) as error:
-        raise ValueError("not base64") from error
-    moment_text, separator, id_text = raw.partition("|")
-    if not separator or not id_text.isdigit() or len(id_text) > 19:
-        raise ValueError("bad id")
-    moment = dt.datetime.fromisoformat(moment_text)
-    if moment.tzinfo is None:
-        raise ValueError("naive time")
-    row_id = int(id_text)
-    if row_id > 2**63 - 1:
-        raise ValueError("id out of range")
-    return Cursor(moment=moment.astimezone(dt.UTC), row_id=row_id)
+    """Raise ``ValueError`` for anything that does not match ``CURSOR_PATTERN``."""
+    if re.fullmatch(CURSOR_PATTERN, text) is None:
+        raise ValueError("not a cursor")
+    microseconds_text, _, id_text = text.partition(".")
+    return Cursor(moment=CURSOR_EPOCH + dt.timedelta(microseconds=int(microseconds_text)), row_id=int(id_text))
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field({"type": "string", "pattern": f"^{CURSOR_PATTERN}$"})
 class CursorField(serializers.CharField):
-    """The opaque ``next_cursor`` of a previous page."""
+    """The ``next_cursor`` of a previous page."""
 
     default_error_messages = {"invalid_cursor": "Invalid cursor: pass the next_cursor of a previous page."}
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
-        kwargs.setdefault("help_text", "Opaque cursor from `next_cursor` of the previous page.")
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("help_text", "`next_cursor` of the previous page.")
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Cursor:
         text = super().to_internal_value(data)
-        if len(text) > CURSOR_MAX_LENGTH:
-            self.fail("invalid_cursor")
         try:
             return decode_cursor(text)
-        except (ValueError, OverflowError):
+        except ValueError:
             self.fail("invalid_cursor")
 
 
@@ -81,7 +72,29 @@ def limit_field(default: int) -> serializers.IntegerField:
     )
 
 
-class DateRangeQuery(serializers.Serializer):
+class QueryParameters(serializers.Serializer):
+    """Base of the ``*Query`` serializers: a declared parameter given blank or more than once is a 400.
+
+    DRF alone would read ``?hours=`` as "use the default" and ``?limit=1&limit=2`` as the last value;
+    the schema documents one non-empty value, so anything else is refused instead of guessed at.
+    Undeclared parameters stay ignored (OpenAPI does not forbid them).
+    """
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        errors: dict[str, list[str]] = {}
+        if hasattr(data, "getlist"):
+            for name in self.fields:
+                values = data.getlist(name)
+                if len(values) > 1:
+                    errors[name] = ["Give this parameter once."]
+                elif values == [""]:
+                    errors[name] = ["This field may not be blank."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class DateRangeQuery(QueryParameters):
     """``since`` (inclusive) / ``until`` (exclusive); a time without offset is taken as UTC."""
 
     since = serializers.DateTimeField(required=False, help_text="ISO 8601; inclusive; naive times are UTC.")
@@ -97,7 +110,7 @@ class DateRangeQuery(serializers.Serializer):
 # --- query parameters ---------------------------------------------------------------------------
 
 
-class HoursQuery(serializers.Serializer):
+class HoursQuery(QueryParameters):
     hours = serializers.IntegerField(
         min_value=1, max_value=MAX_HOURS, default=24, help_text=f"Window in hours, 1-{MAX_HOURS}."
     )
@@ -120,7 +133,7 @@ class OrderListQuery(DateRangeQuery):
     cursor = CursorField()
 
 
-class AIUsageQuery(serializers.Serializer):
+class AIUsageQuery(QueryParameters):
     days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, default=30, help_text=f"1-{MAX_DAYS} days.")
 
 
@@ -405,7 +418,19 @@ class ConfigEntrySerializer(serializers.Serializer):
 
 
 class ConfigValueSerializer(serializers.Serializer):
+    """The PUT and PATCH body: ``value`` is the only writable field, so a PATCH must carry it too."""
+
     value = TypedValueField()
+
+    # drf-spectacular documents every PATCH body as partial (all fields optional) by setting
+    # ``partial``; pinned to False here so the PATCH schema says ``value`` is required, as it is.
+    @property
+    def partial(self) -> bool:
+        return False
+
+    @partial.setter
+    def partial(self, value: bool) -> None:
+        pass
 
 
 # --- system -----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -99,8 +100,13 @@ class ReadView(APIView):
 
 
 class WriteView(APIView):
-    """Staff-only writes, throttled per user under the ``writes`` scope."""
+    """Staff-only writes, throttled per user under the ``writes`` scope; JSON bodies only.
 
+    Form parsers would read a malformed body as "no fields" and apply defaults; JSON-only
+    turns any other body into a 400 (or 415 for another content type), as the schema says.
+    """
+
+    parser_classes = [JSONParser]
     permission_classes = [IsAdminUser]
     throttle_classes = [SharedScopedRateThrottle]
     throttle_scope = "writes"
@@ -290,6 +296,7 @@ class ConfigDetailView(APIView):
     """GET for any authenticated user; PUT/PATCH ``value`` for staff, through the config service."""
 
     throttle_scope = "writes"
+    parser_classes = [JSONParser]
 
     def get_permissions(self) -> list[Any]:
         if self.request.method in ("GET", "HEAD", "OPTIONS"):

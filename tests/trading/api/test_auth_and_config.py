@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from trading.api import urls as api_urls
 from trading.services import cache_stats
 from trading.services.config import get_value
 
@@ -34,6 +37,43 @@ WRITES = [
     ("post", "/api/v1/trading/enable", {}),
     ("post", "/api/v1/trading/disable", {}),
 ]
+
+
+PUBLIC_ROUTES = {"schema", "docs"}  # the OpenAPI schema and its viewer are public on purpose
+SAMPLE_PATH_VALUES = {"int": "1", "str": "stop_loss_pct"}
+
+
+def every_api_request() -> list[tuple[str, str]]:
+    """(method, path) for every method of every route in trading/api/urls.py, so new endpoints are covered."""
+    requests = []
+    for pattern in api_urls.urlpatterns:
+        if pattern.name in PUBLIC_ROUTES:
+            continue
+        route = re.sub(r"<(?:(\w+):)?\w+>", lambda m: SAMPLE_PATH_VALUES[m.group(1) or "str"], str(pattern.pattern))
+        view_class = pattern.callback.view_class
+        requests += [
+            (method, f"/api/{route}") for method in view_class.http_method_names if hasattr(view_class, method)
+        ]
+    return requests
+
+
+def test_every_route_is_covered_by_the_credentials_test():
+    routes = {path for _, path in every_api_request()}
+    assert len(routes) == len(api_urls.urlpatterns) - len(PUBLIC_ROUTES) >= 16
+    assert all(path.startswith("/api/v1/") for path in routes)
+
+
+@pytest.mark.parametrize(("method", "path"), every_api_request())
+@pytest.mark.parametrize("credentials", ["none", "bad_token", "bad_session_cookie"])
+def test_every_api_endpoint_refuses_missing_or_bad_credentials(method, path, credentials):
+    client = APIClient()
+    if credentials == "bad_token":
+        client.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef0123456789abcdef01234567")
+    elif credentials == "bad_session_cookie":
+        client.cookies["sessionid"] = "not-a-session"
+    response = getattr(client, method)(path, {"value": "7", "reason": "x"}, format="json")
+    assert response.status_code in (401, 403), (method, path, response.status_code)
+    assert get_value("stop_loss_pct") == 5 and get_value("trading_enabled") is True
 
 
 @pytest.mark.parametrize("url", READ_URLS)

@@ -27,3 +27,15 @@ def test_schema_describes_query_parameters_and_responses(client):
     signals = {p["name"]: p for p in schema["paths"]["/api/v1/signals"]["get"]["parameters"]}
     assert signals["signal_type"]["schema"]["enum"] == ["BUY", "SELL", "HOLD"]
     assert client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_schema_describes_what_the_api_really_accepts(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    patch = schema["paths"]["/api/v1/config/{key}"]["patch"]["requestBody"]
+    assert patch["required"] is True and list(patch["content"]) == ["application/json"]
+    body = patch["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert schema["components"]["schemas"][body]["required"] == ["value"]
+    assert list(schema["paths"]["/api/v1/trading/disable"]["post"]["requestBody"]["content"]) == ["application/json"]
+    orders = {p["name"]: p for p in schema["paths"]["/api/v1/orders"]["get"]["parameters"]}
+    assert orders["cursor"]["schema"]["pattern"] == r"^[0-9]{1,16}\.[0-9]{1,18}$"

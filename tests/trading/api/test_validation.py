@@ -27,6 +27,19 @@ BAD_QUERIES = [
     ("/api/v1/market/history", {"cursor": "MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHwtNQ"}, "cursor"),  # negative id
     ("/api/v1/market/history", {"cursor": "MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHw"}, "cursor"),  # no id
     ("/api/v1/market/history", {"hours": "1" * 2000}, "hours"),
+    ("/api/v1/market/history", {"cursor": "0"}, "cursor"),  # no id
+    ("/api/v1/market/history", {"cursor": " 1.5"}, "cursor"),  # outside the documented pattern
+    ("/api/v1/market/history", {"cursor": "1.5\n"}, "cursor"),
+    ("/api/v1/market/history", {"cursor": "\u0661.\u0665"}, "cursor"),  # non-ASCII digits
+    ("/api/v1/market/history", {"cursor": "1" * 17 + ".5"}, "cursor"),
+    ("/api/v1/market/history", {"cursor": ""}, "cursor"),  # blank is refused, not read as "absent"
+    ("/api/v1/market/history", {"hours": ""}, "hours"),
+    ("/api/v1/market/stats", {"hours": ""}, "hours"),
+    ("/api/v1/signals", {"until": ""}, "until"),
+    ("/api/v1/orders", {"since": ""}, "since"),
+    ("/api/v1/ai/usage", {"days": ""}, "days"),
+    ("/api/v1/orders", {"limit": ["5", "6"]}, "limit"),  # given twice
+    ("/api/v1/signals", {"signal_type": ["BUY", "BUY"]}, "signal_type"),
     ("/api/v1/market/stats", {"hours": "0"}, "hours"),
     ("/api/v1/market/stats", {"hours": "745"}, "hours"),
     ("/api/v1/market/stats", {"hours": "abc"}, "hours"),
@@ -68,7 +81,8 @@ def test_bad_query_parameter_is_a_400_naming_the_field(user_client, url, params,
         ("/api/v1/signals", {"signal_type": "HOLD", "since": "2026-01-01T00:00:00", "until": "2026-01-02"}),
         ("/api/v1/orders", {"status": "FILLED", "since": "2026-01-01T09:00:00+09:00"}),
         ("/api/v1/ai/usage", {"days": "1"}),
-        ("/api/v1/market/history", {"cursor": "MDAwMS0wMS0wMVQwMDowMDowMCswMDowMHw1"}),  # year 1: empty page
+        ("/api/v1/market/history", {"cursor": "0.5"}),  # 1970: empty page
+        ("/api/v1/orders", {"cursor": "9999999999999999.999999999999999999"}),  # the pattern's largest
         ("/api/v1/signals", {"since": "0001-01-01T00:00:00Z", "until": "9999-12-31T00:00:00Z"}),
         ("/api/v1/ai/usage", {"days": "90", "unknown": "ignored"}),
     ],
@@ -113,3 +127,35 @@ def test_malformed_json_body_is_a_400(staff_client):
         "PATCH", "/api/v1/config/stop_loss_pct", "{not json", content_type="application/json"
     )
     assert response.status_code == 400
+
+
+def test_patch_without_value_is_a_400_and_changes_nothing(staff_client):
+    for body in ({}, {"unrelated": 1}):
+        response = staff_client.patch("/api/v1/config/stop_loss_pct", body, format="json")
+        assert response.status_code == 400
+        assert "value" in response.json()
+    assert staff_client.get("/api/v1/config/stop_loss_pct").json()["value"] == "5"
+
+
+@pytest.mark.parametrize("body", ["true", "[]", '"maintenance"', "null"])
+def test_write_body_that_is_not_an_object_is_a_400(staff_client, body):
+    disable = staff_client.generic("POST", "/api/v1/trading/disable", body, content_type="application/json")
+    patch = staff_client.generic("PATCH", "/api/v1/config/stop_loss_pct", body, content_type="application/json")
+    assert (disable.status_code, patch.status_code) == (400, 400)
+    assert staff_client.get("/api/v1/dashboard").json()["trading"]["enabled"] is True
+
+
+def test_writes_take_json_only(staff_client):
+    """A form or multipart body used to parse as "no fields" and disable trading with defaults."""
+    multipart = staff_client.generic(
+        "POST",
+        "/api/v1/trading/disable",
+        b"--b\r\nTrue--b--\r\n",
+        content_type="multipart/form-data; boundary=b",
+    )
+    form = staff_client.generic(
+        "PATCH", "/api/v1/config/stop_loss_pct", "value=7", content_type="application/x-www-form-urlencoded"
+    )
+    assert (multipart.status_code, form.status_code) == (415, 415)
+    assert staff_client.get("/api/v1/dashboard").json()["trading"]["enabled"] is True
+    assert staff_client.get("/api/v1/config/stop_loss_pct").json()["value"] == "5"
