@@ -7,7 +7,8 @@ class TradingConfig(AppConfig):
     verbose_name = "Trading"
 
     def ready(self) -> None:
-        from config.db_pool import install_fork_guard
+        from config.db_pool import install_fork_guard, install_pool_recovery
 
         install_fork_guard()
+        install_pool_recovery()
         from trading import signals  # noqa: F401  (cache invalidation plumbing)
