@@ -3,7 +3,7 @@
 ::
 
     TX1      Order(PENDING, identifier) -> commit           create_order()
-    outside  place on the exchange under that identifier     submit_order()
+    outside  place on the exchange under that identifier     place_with_replacement()
     TX       SUBMITTED + uuid -> commit                      record_exchange_order()
     outside  poll get_order every ~1 s until final/timeout   poll_order()
     TX2      status / fills -> commit                        record_exchange_order()
