@@ -358,8 +358,17 @@ class DashboardSerializer(serializers.Serializer):
     trading = TradingStateSerializer()
 
 
+class StrictCharField(serializers.CharField):
+    """A string and only a string: DRF's CharField would quietly turn ``0`` or ``true`` into text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class DisableTradingSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
+    reason = StrictCharField(required=False, allow_blank=True, max_length=300, default="")
 
 
 # --- AI usage -----------------------------------------------------------------------------------
@@ -404,7 +413,7 @@ class TypedValueField(serializers.Field):
         return str(value)  # Decimal
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, (dict, list)) or data is None:
+        if not isinstance(data, (bool, int, str)):  # what the schema's oneOf says; no floats, no containers
             raise serializers.ValidationError("Give a boolean, a whole number, or a string.")
         return data
 

@@ -169,3 +169,17 @@ def test_empty_or_inverted_window_is_an_empty_page(user_client, until):
         response = user_client.get(url, {"since": "2026-01-01T12:00:00Z", "until": until})
         assert response.status_code == 200
         assert response.json() == {"next_cursor": None, "results": []}
+
+
+@pytest.mark.parametrize("reason", [0, True, 1.5, ["x"], {"x": 1}, None])
+def test_disable_reason_must_be_a_string(staff_client, reason):
+    response = staff_client.post("/api/v1/trading/disable", {"reason": reason}, format="json")
+    assert response.status_code == 400 and "reason" in response.json()
+    assert staff_client.get("/api/v1/dashboard").json()["trading"]["enabled"] is True
+
+
+@pytest.mark.parametrize("value", [7.5, 7.0, None, [7], {"v": 7}])
+def test_config_value_outside_boolean_integer_string_is_a_400(staff_client, value):
+    response = staff_client.patch("/api/v1/config/stop_loss_pct", {"value": value}, format="json")
+    assert response.status_code == 400 and "value" in response.json()
+    assert staff_client.get("/api/v1/config/stop_loss_pct").json()["value"] == "5"
