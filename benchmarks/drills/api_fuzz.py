@@ -24,6 +24,8 @@ Check configuration (``schemathesis.toml`` and a hooks module, written per run):
   on the key, which OpenAPI cannot tie to a path parameter; the schema admits any
   boolean/integer/string and the config service answers 400 naming the rule.
   Only there is 400 accepted by ``positive_data_acceptance``.
+- ``until <= since`` is not generated: the API refuses an inverted window with a
+  400 naming ``until`` (issue 7), and OpenAPI cannot state "until after since".
 - Queries longer than gunicorn's request-line limit (4094 bytes) are not
   generated: gunicorn answers those with its own HTML 414 before Django runs,
   so they test the server, not this API. The limit stays (it guards production).
@@ -99,9 +101,22 @@ from urllib.parse import urlencode
 import schemathesis
 
 
+def _inverted_window(query):
+    from datetime import datetime, timezone
+
+    try:
+        since, until = (datetime.fromisoformat(str(query[name])) for name in ("since", "until"))
+    except (KeyError, TypeError, ValueError):
+        return False
+    since, until = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc) for moment in (since, until))
+    return until <= since
+
+
 @schemathesis.hook
 def filter_query(ctx, query):
-    return not query or len(urlencode(query, doseq=True)) <= {MAX_QUERY_BYTES}
+    if not query:
+        return True
+    return len(urlencode(query, doseq=True)) <= {MAX_QUERY_BYTES} and not _inverted_window(query)
 """
 
 

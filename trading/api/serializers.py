@@ -95,16 +95,18 @@ class QueryParameters(serializers.Serializer):
 
 
 class DateRangeQuery(QueryParameters):
-    """``since`` (inclusive) / ``until`` (exclusive); a time without offset is taken as UTC.
-
-    An empty or inverted window (``until <= since``) is a valid query that matches nothing:
-    OpenAPI cannot state "until after since", so the API does not refuse what its schema allows.
-    """
+    """``since`` (inclusive) / ``until`` (exclusive); a time without offset is taken as UTC."""
 
     since = serializers.DateTimeField(required=False, help_text="ISO 8601; inclusive; naive times are UTC.")
     until = serializers.DateTimeField(
-        required=False, help_text="ISO 8601; exclusive; naive times are UTC. Not after `since`: an empty page."
+        required=False, help_text="ISO 8601; exclusive; naive times are UTC. Must be later than `since` (else 400)."
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        since, until = attrs.get("since"), attrs.get("until")
+        if since is not None and until is not None and until <= since:
+            raise serializers.ValidationError({"until": ["until must be later than since."]})
+        return attrs
 
 
 # --- query parameters ---------------------------------------------------------------------------

@@ -49,10 +49,13 @@ BAD_QUERIES = [
     ("/api/v1/signals", {"limit": "-1"}, "limit"),
     ("/api/v1/signals", {"since": "yesterday"}, "since"),
     ("/api/v1/signals", {"since": "2026-02-30T00:00:00Z"}, "since"),
+    ("/api/v1/signals", {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
+    ("/api/v1/signals", {"since": "2026-01-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
     ("/api/v1/signals", {"until": "9999-12-31T23:59:59-14:00"}, "until"),
     ("/api/v1/signals", {"since": "0001-01-01T00:00:00+14:00"}, "since"),
     ("/api/v1/orders", {"status": "DONE"}, "status"),
     ("/api/v1/orders", {"limit": "1001"}, "limit"),
+    ("/api/v1/orders", {"since": "2026-02-01T00:00:00", "until": "2026-01-01T00:00:00"}, "until"),
     ("/api/v1/orders", {"until": "not a date"}, "until"),
     ("/api/v1/ai/usage", {"days": "0"}, "days"),
     ("/api/v1/ai/usage", {"days": "91"}, "days"),
@@ -156,19 +159,6 @@ def test_writes_take_json_only(staff_client):
     assert (multipart.status_code, form.status_code) == (415, 415)
     assert staff_client.get("/api/v1/dashboard").json()["trading"]["enabled"] is True
     assert staff_client.get("/api/v1/config/stop_loss_pct").json()["value"] == "5"
-
-
-@pytest.mark.parametrize("until", ["2026-01-01T12:00:00Z", "2026-01-01T11:00:00Z"])
-def test_empty_or_inverted_window_is_an_empty_page(user_client, until):
-    import datetime as dt
-
-    from tests.trading.api.rows import make_signals
-
-    make_signals(3, end=dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC))
-    for url in ("/api/v1/signals", "/api/v1/orders"):
-        response = user_client.get(url, {"since": "2026-01-01T12:00:00Z", "until": until})
-        assert response.status_code == 200
-        assert response.json() == {"next_cursor": None, "results": []}
 
 
 @pytest.mark.parametrize("reason", [0, True, 1.5, ["x"], {"x": 1}, None])
