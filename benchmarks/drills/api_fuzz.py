@@ -24,8 +24,10 @@ Check configuration (``schemathesis.toml`` and a hooks module, written per run):
   on the key, which OpenAPI cannot tie to a path parameter; the schema admits any
   boolean/integer/string and the config service answers 400 naming the rule.
   Only there is 400 accepted by ``positive_data_acceptance``.
-- ``until <= since`` is not generated: the API refuses an inverted window with a
-  400 naming ``until`` (issue 7), and OpenAPI cannot state "until after since".
+- ``until <= since``: the API refuses an inverted window with a 400 naming
+  ``until`` (issue 7), which OpenAPI cannot state. The query hook does not
+  generate it, and for ``GET /signals`` and ``GET /orders`` (whose coverage phase
+  bypasses the hook) a 400 is accepted by ``positive_data_acceptance``.
 - Queries longer than gunicorn's request-line limit (4094 bytes) are not
   generated: gunicorn answers those with its own HTML 414 before Django runs,
   so they test the server, not this API. The limit stays (it guards production).
@@ -127,6 +129,13 @@ api_key = "Token {token}"
 [[operations]]
 include-path = "/api/v1/config/{{key}}"
 include-method = ["PUT", "PATCH"]
+
+[operations.checks.positive_data_acceptance]
+expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
+
+[[operations]]
+include-path = ["/api/v1/signals", "/api/v1/orders"]
+include-method = "GET"
 
 [operations.checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
