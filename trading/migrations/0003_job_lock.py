@@ -4,26 +4,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('trading', '0002_default_config'),
+        ("trading", "0002_default_config"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='JobLock',
+            name="JobLock",
             fields=[
-                ('name', models.CharField(max_length=100, primary_key=True, serialize=False)),
-                ('owner', models.CharField(blank=True, help_text='Token of the holder; empty when free.', max_length=64)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('acquired_at', models.DateTimeField(blank=True, null=True)),
-                ('successor', models.CharField(blank=True, help_text='Token of the driver waiting to take over.', max_length=64)),
-                ('successor_since', models.DateTimeField(blank=True, null=True)),
-                ('last_slot', models.BigIntegerField(blank=True, help_text='Index of the last cadence slot run.', null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=100, primary_key=True, serialize=False)),
+                (
+                    "owner",
+                    models.CharField(blank=True, help_text="Token of the holder; empty when free.", max_length=64),
+                ),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("acquired_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "successor",
+                    models.CharField(blank=True, help_text="Token of the driver waiting to take over.", max_length=64),
+                ),
+                ("successor_since", models.DateTimeField(blank=True, null=True)),
+                (
+                    "last_slot",
+                    models.BigIntegerField(blank=True, help_text="Index of the last cadence slot run.", null=True),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
     ]

@@ -101,9 +101,7 @@ def generate_trading_signal(
             "signal_generation_failed", provider=provider.name, error_type=type(error).__name__, error=str(error)
         )
         raise
-    return _store_result(
-        result, latest, inputs, estimated_tokens, recheck=provider.follows_prompt_confidence_formula
-    )
+    return _store_result(result, latest, inputs, estimated_tokens, recheck=provider.follows_prompt_confidence_formula)
 
 
 def _store_hold(provider: SignalProvider, latest: MarketData, reasoning: str) -> TradingSignal:
