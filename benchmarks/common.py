@@ -138,6 +138,20 @@ def setup_django(url: str | None = None, **extra_env: str) -> None:
 # --- statistics -----------------------------------------------------------------------------------
 
 
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 60) -> bool:
+    """True once ``url`` answers below 500; False if ``process`` exits or ``timeout`` passes first."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=2).status_code < 500:
+                return True
+        if time.monotonic() > deadline or process.poll() is not None:
+            return False
+        time.sleep(0.5)
+
+
 def median(values: Sequence[float]) -> float | None:
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None

@@ -38,7 +38,6 @@ Check configuration (``schemathesis.toml`` and a hooks module, written per run):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import signal
@@ -46,11 +45,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
-
-import requests
 
 from benchmarks import common
 
@@ -196,15 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(requests.RequestException):
-                    if requests.get(base + "/api/schema/", timeout=2).status_code < 500:
-                        break
-                if time.monotonic() > deadline or server.poll() is not None:
-                    print("api_fuzz: FAIL: the API server did not start")
-                    return 1
-                time.sleep(0.5)
+            if not common.wait_for_http(base + "/api/schema/", server):
+                print("api_fuzz: FAIL: the API server did not start")
+                return 1
             command = [
                 str(schemathesis),
                 "run",

@@ -187,14 +187,9 @@ def soak(
 ) -> int:
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(base + "/health/", timeout=2).status_code < 500:
-                break
-        if time.monotonic() > deadline or web.poll() is not None:
-            print("soak: FAIL: the web server did not start")
-            return 1
-        time.sleep(0.5)
+    if not common.wait_for_http(base + "/health/", web):
+        print("soak: FAIL: the web server did not start")
+        return 1
 
     # Start the load once the system is up: the first market-data row exists (before it,
     # /market/latest rightly answers 404 "no data yet").
