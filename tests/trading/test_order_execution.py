@@ -353,12 +353,12 @@ def test_a_placement_proved_absent_is_placed_again_under_a_new_identifier(fake_c
     assert order_execution.execute_signal(signal, exchange=exchange).pk == order.pk
 
 
-def test_three_placements_proved_absent_give_up_with_every_attempt_failed(settings, fake_clock: FakeClock) -> None:
+def test_every_placement_proved_absent_gives_up_with_every_attempt_failed(settings, fake_clock: FakeClock) -> None:
     from tests.fakes.slack import FakeSlack
 
     with FakeUpbit(rate_limits=None) as server, FakeSlack() as slack, capture_logs() as logs:
         settings.SLACK_WEBHOOK_URL = slack.webhook_url
-        server.add_fault(SERVER_ERROR, path="/v1/orders", method="POST", times=3)
+        server.add_fault(SERVER_ERROR, path="/v1/orders", method="POST", times=order_execution.MAX_PLACEMENTS)
         exchange = _slow_upbit_exchange(server, fake_clock)
         signal = make_signal("BUY")
 
@@ -366,15 +366,15 @@ def test_three_placements_proved_absent_give_up_with_every_attempt_failed(settin
             signal, exchange=exchange, sleep=RecordingSleep(fake_clock), clock=fake_clock
         )
 
-        assert _posts(server) == 3
+        assert _posts(server) == order_execution.MAX_PLACEMENTS == 5
         assert server.order_count() == 0
     rows = list(Order.objects.filter(signal=signal))
-    assert len(rows) == 3 and all(row.status == Order.Status.FAILED for row in rows)
+    assert len(rows) == order_execution.MAX_PLACEMENTS and all(row.status == Order.Status.FAILED for row in rows)
     assert order.pk == rows[0].pk  # the latest attempt, returned FAILED (the job records it, no exception)
     assert not Position.objects.filter(quantity__gt=0).exists()
     gave_up = [entry for entry in logs if entry["event"] == "order_not_placed_giving_up"]
     assert len(gave_up) == 1 and gave_up[0]["log_level"] == "error"
-    assert gave_up[0]["attempt"] == 3 and gave_up[0]["reason"] == "attempts exhausted"
+    assert gave_up[0]["attempt"] == order_execution.MAX_PLACEMENTS and gave_up[0]["reason"] == "attempts exhausted"
     failed_alerts = [message for message in slack.messages if "Order failed" in message]
     assert len(failed_alerts) == 1, slack.messages  # the retried attempts are not alerted one by one
 

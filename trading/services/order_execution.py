@@ -58,8 +58,10 @@ from trading.services import risk
 logger = structlog.get_logger(__name__)
 
 POLL_INTERVAL_S = 1.0
-MAX_PLACEMENTS = 3  # placements per execution, each under a new identifier, only after "proved not placed"
-REPLACEMENT_WAITS = (1.0, 2.0)  # before the 2nd and 3rd placement (the shared retry policy's 1 -> 2 s)
+# Placements per execution, each under a new identifier, only after "proved not placed".
+# At 30 % transient POST failures, 3 placements leave 2.7 % of executions unplaced, 5 leave 0.24 %.
+MAX_PLACEMENTS = 5
+REPLACEMENT_WAITS = (1.0, 2.0, 4.0, 4.0)  # before the 2nd..5th placement (the shared policy's 1 -> 2 -> 4 s)
 PLACEMENT_BUDGET_S = 30.0  # no new placement starts later than this after the first (job timeout is 180 s)
 STATUS_BY_STATE = {
     "wait": Order.Status.SUBMITTED,
