@@ -15,19 +15,13 @@ ROW_COUNTS = [5, 50]
 
 
 @pytest.mark.parametrize("rows", ROW_COUNTS)
-def test_market_history_is_one_query(user_client, django_assert_num_queries, rows):
-    make_market_rows(rows)
+@pytest.mark.parametrize(
+    ("url", "make_rows"), [("/api/v1/market/history", make_market_rows), ("/api/v1/signals", make_signals)]
+)
+def test_history_and_signal_list_are_one_query(user_client, django_assert_num_queries, rows, url, make_rows):
+    make_rows(rows)
     with django_assert_num_queries(1):
-        response = user_client.get("/api/v1/market/history", {"limit": 100})
-    assert response.status_code == 200
-    assert len(response.json()["results"]) == rows
-
-
-@pytest.mark.parametrize("rows", ROW_COUNTS)
-def test_signal_list_is_one_query(user_client, django_assert_num_queries, rows):
-    make_signals(rows)
-    with django_assert_num_queries(1):
-        response = user_client.get("/api/v1/signals", {"limit": 100})
+        response = user_client.get(url, {"limit": 100})
     assert response.status_code == 200
     assert len(response.json()["results"]) == rows
 
